@@ -1,0 +1,389 @@
+//! Files and folders: where each scrubbed copy goes, reading with limits, and atomic writes.
+//! The caller (the binary, a service) decides how to run jobs in parallel and what to print.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::formats::Format;
+use crate::report::Report;
+use crate::{Error, Scrubber};
+
+/// How output files are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rename {
+    /// Keep the input's name (extension corrected to the output format).
+    #[default]
+    Keep,
+    /// A random 16-hex-digit name, since file names often carry patient names.
+    Random,
+    /// A sequence number in input order (`0001.jpg`).
+    Index,
+}
+
+/// Where and how outputs are written. `BatchOptions::default()` is drag-and-drop behaviour.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOptions {
+    /// Output root. Default `None`: a folder `X` goes to `X-scrubbed` beside it and loose files
+    /// to `scrubbed/` beside them.
+    pub out: Option<PathBuf>,
+    /// Replace existing outputs. Default `false`: an existing output is never touched.
+    pub overwrite: bool,
+    /// File naming. Default [`Rename::Keep`].
+    pub rename: Rename,
+}
+
+/// One file to scrub and where its output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The input file.
+    pub input: PathBuf,
+    /// The output file.
+    pub output: PathBuf,
+}
+
+/// The work found under the inputs.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Images (and files named like images) to scrub, in input order.
+    pub jobs: Vec<Job>,
+    /// Files that are not images, skipped with a reason.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Inputs that could not be read at all (missing paths, unreadable folders).
+    pub errors: Vec<(PathBuf, String)>,
+}
+
+/// How one file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Scrubbed, verified and written.
+    Scrubbed,
+    /// Not processed, by design (not an image, output exists).
+    Skipped,
+    /// Could not be scrubbed; nothing was written.
+    Failed,
+}
+
+/// One file's outcome: a line of the `--report` file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The input path.
+    pub input: PathBuf,
+    /// The output path, when one was written.
+    pub output: Option<PathBuf>,
+    /// How it ended.
+    pub status: Status,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    /// A stable code for the failure (`malformed`, `limits`, ...).
+    pub code: Option<&'static str>,
+    /// What was done, when it was scrubbed.
+    #[serde(flatten)]
+    pub report: Option<Report>,
+}
+
+impl Outcome {
+    /// An outcome with no output.
+    pub fn not_written(
+        input: &Path,
+        status: Status,
+        reason: String,
+        code: Option<&'static str>,
+    ) -> Outcome {
+        Outcome {
+            input: input.to_path_buf(),
+            output: None,
+            status,
+            reason: Some(reason),
+            code,
+            report: None,
+        }
+    }
+}
+
+/// Finds every file under `inputs` and decides its output path.
+pub fn plan(inputs: &[PathBuf], opts: &BatchOptions) -> Plan {
+    let mut plan = Plan::default();
+    let mut taken = HashSet::new();
+    let mut index = 0usize;
+    // Never walk into an output tree, ours or a previous run's.
+    let out_roots: Vec<PathBuf> = inputs
+        .iter()
+        .filter(|p| p.is_dir())
+        .map(|p| folder_out_root(p, opts))
+        .chain(opts.out.clone())
+        .filter_map(|p| fs::canonicalize(p).ok())
+        .collect();
+    for input in inputs {
+        let meta = match fs::metadata(input) {
+            Ok(m) => m,
+            Err(e) => {
+                plan.errors.push((input.clone(), io_reason(&e)));
+                continue;
+            }
+        };
+        let mut files: Vec<(PathBuf, PathBuf)> = Vec::new(); // (file, output dir)
+        if meta.is_dir() {
+            let root = folder_out_root(input, opts);
+            let walker = walkdir::WalkDir::new(input)
+                .follow_links(false)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| {
+                    !(e.file_type().is_dir()
+                        && e.depth() > 0
+                        && fs::canonicalize(e.path()).is_ok_and(|c| out_roots.contains(&c)))
+                });
+            for entry in walker {
+                match entry {
+                    Ok(e) if e.file_type().is_file() => {
+                        let rel = e.path().strip_prefix(input).unwrap_or(e.path());
+                        let dir = root.join(rel.parent().unwrap_or(Path::new("")));
+                        files.push((e.into_path(), dir));
+                    }
+                    Ok(_) => {}
+                    Err(e) => plan.errors.push((
+                        e.path().unwrap_or(input).to_path_buf(),
+                        e.io_error().map(io_reason).unwrap_or_else(|| e.to_string()),
+                    )),
+                }
+            }
+        } else {
+            let dir = opts
+                .out
+                .clone()
+                .unwrap_or_else(|| input.parent().unwrap_or(Path::new("")).join("scrubbed"));
+            files.push((input.clone(), dir));
+        }
+        for (file, dir) in files {
+            let ext = file
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_string();
+            let sniffed = sniff_file(&file);
+            let out_ext = match sniffed {
+                Some(f) if f.output().matches_extension(&ext) => ext.clone(),
+                Some(f) => f.output().extension().to_string(),
+                None if Format::is_image_extension(&ext) => ext.clone(),
+                None => {
+                    plan.skipped.push((file, "not an image".into()));
+                    continue;
+                }
+            };
+            index += 1;
+            let stem = match opts.rename {
+                Rename::Keep => file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "image".into()),
+                Rename::Random => random_name(),
+                Rename::Index => format!("{index:04}"),
+            };
+            let output = unique(&dir, &stem, &out_ext, &mut taken);
+            plan.jobs.push(Job {
+                input: file,
+                output,
+            });
+        }
+    }
+    plan
+}
+
+fn folder_out_root(folder: &Path, opts: &BatchOptions) -> PathBuf {
+    let abs = fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let name = abs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into());
+    match &opts.out {
+        Some(out) => out.join(name),
+        None => abs
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join(format!("{name}-scrubbed")),
+    }
+}
+
+fn unique(dir: &Path, stem: &str, ext: &str, taken: &mut HashSet<PathBuf>) -> PathBuf {
+    let with_ext = |s: &str| {
+        if ext.is_empty() {
+            dir.join(s)
+        } else {
+            dir.join(format!("{s}.{ext}"))
+        }
+    };
+    let mut candidate = with_ext(stem);
+    let mut n = 2;
+    while !taken.insert(candidate.clone()) {
+        candidate = with_ext(&format!("{stem}-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+fn random_name() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the operating system's random source is available");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Reads enough of a file to recognise its format.
+fn sniff_file(path: &Path) -> Option<Format> {
+    let mut head = [0u8; 256];
+    let mut f = fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    Format::sniff(&head[..n])
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string().to_lowercase(),
+    }
+}
+
+/// Scrubs one job: reads the input (bounded by the input size limit), scrubs and verifies it,
+/// and writes the output atomically. Nothing is written unless every step succeeded.
+pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
+    let fail =
+        |e: Error| Outcome::not_written(&job.input, Status::Failed, e.to_string(), Some(e.code()));
+    if !opts.overwrite && job.output.exists() {
+        return Outcome::not_written(
+            &job.input,
+            Status::Skipped,
+            "output exists (use --overwrite to replace it)".into(),
+            None,
+        );
+    }
+    let bytes = match read_limited(&job.input, scrubber.options().limits.max_input_bytes) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let scrubbed = match scrubber.scrub(&bytes) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match write_atomic(&job.output, &scrubbed.bytes, opts.overwrite) {
+        Ok(true) => Outcome {
+            input: job.input.clone(),
+            output: Some(job.output.clone()),
+            status: Status::Scrubbed,
+            reason: None,
+            code: None,
+            report: Some(scrubbed.report),
+        },
+        Ok(false) => Outcome::not_written(
+            &job.input,
+            Status::Skipped,
+            "output exists (use --overwrite to replace it)".into(),
+            None,
+        ),
+        Err(e) => fail(Error::Io(e)),
+    }
+}
+
+fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
+    let f = fs::File::open(path)
+        .map_err(|e| Error::Io(std::io::Error::new(e.kind(), io_reason(&e))))?;
+    let mut buf = Vec::new();
+    f.take(max + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max {
+        return Err(Error::Limits(format!(
+            "file exceeds the {max} byte input limit"
+        )));
+    }
+    Ok(buf)
+}
+
+/// Writes through a temporary file in the target folder and renames it into place, so an
+/// interrupted run never leaves a partial file under the final name. The file gets fresh
+/// timestamps and ordinary permissions. Returns `Ok(false)` when the target exists and
+/// `overwrite` is off.
+pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> std::io::Result<bool> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".phiscrub-")
+        .suffix(".part")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644))?;
+    }
+    let done = if overwrite {
+        tmp.persist(path).map(|_| ())
+    } else {
+        tmp.persist_noclobber(path).map(|_| ())
+    };
+    match done {
+        Ok(()) => Ok(true),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e.error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_goes_to_sibling_and_loose_files_to_scrubbed() {
+        let t = tempfile::tempdir().unwrap();
+        let x = t.path().join("ward");
+        fs::create_dir_all(x.join("bed 4")).unwrap();
+        fs::write(x.join("bed 4/a.jpeg"), b"\xFF\xD8\xFF\xE0").unwrap();
+        fs::write(x.join("notes.txt"), b"hello").unwrap();
+        fs::write(t.path().join("b.HEIC"), b"").unwrap();
+        let plan = plan(
+            &[x.clone(), t.path().join("b.HEIC")],
+            &BatchOptions::default(),
+        );
+        let x = fs::canonicalize(&x).unwrap();
+        assert_eq!(plan.jobs.len(), 2);
+        assert_eq!(
+            plan.jobs[0].output,
+            x.parent().unwrap().join("ward-scrubbed/bed 4/a.jpeg")
+        );
+        // An empty file named like an image is attempted (and will fail), not skipped.
+        assert_eq!(plan.jobs[1].output, t.path().join("scrubbed/b.HEIC"));
+        assert_eq!(plan.skipped.len(), 1);
+    }
+
+    #[test]
+    fn colliding_names_get_suffixes() {
+        let mut taken = HashSet::new();
+        let d = Path::new("o");
+        assert_eq!(unique(d, "a", "jpg", &mut taken), d.join("a.jpg"));
+        assert_eq!(unique(d, "a", "jpg", &mut taken), d.join("a-2.jpg"));
+    }
+
+    #[test]
+    fn write_atomic_never_clobbers_without_overwrite() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("o.jpg");
+        assert!(write_atomic(&p, b"one", false).unwrap());
+        assert!(!write_atomic(&p, b"two", false).unwrap());
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        assert!(write_atomic(&p, b"two", true).unwrap());
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let leftovers = fs::read_dir(t.path()).unwrap().count();
+        assert_eq!(leftovers, 1);
+    }
+}

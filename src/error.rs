@@ -1,0 +1,113 @@
+//! Why a file could not be scrubbed, in terms a caller can act on.
+//!
+//! Every variant renders as one lowercase line without the file name; the batch layer and the
+//! binary put the file name in front (`IMG_2231.jpg: truncated JPEG (no EOI marker)`).
+
+use crate::formats::Format;
+
+/// The reasons a scrub can fail. A failed scrub never produces output.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is empty.
+    #[error("empty file")]
+    Empty,
+    /// The bytes are not in any format phiscrub reads.
+    #[error("not a supported image (JPEG, PNG, WebP, GIF, TIFF or HEIC/HEIF)")]
+    UnknownFormat,
+    /// The container is damaged or malformed; the detail names what was wrong.
+    #[error("{}", prefixed(*.format, .detail))]
+    Malformed {
+        /// The container being read.
+        format: Format,
+        /// What was wrong, lowercase, one line.
+        detail: String,
+    },
+    /// A recognised format using a feature phiscrub does not handle.
+    #[error("{format}: unsupported: {detail}")]
+    Unsupported {
+        /// The container being read.
+        format: Format,
+        /// The feature, lowercase, one line.
+        detail: String,
+    },
+    /// The file exceeds a configured limit (bytes, dimensions, pixels or memory).
+    #[error("over limit: {0}")]
+    Limits(String),
+    /// The pixel data could not be decoded.
+    #[error("cannot decode {format}: {detail}")]
+    Decode {
+        /// The container being decoded.
+        format: Format,
+        /// The decoder's reason.
+        detail: String,
+    },
+    /// The scrubbed image could not be encoded.
+    #[error("cannot encode {format}: {detail}")]
+    Encode {
+        /// The format being written.
+        format: Format,
+        /// The encoder's reason.
+        detail: String,
+    },
+    /// The output failed verification: something outside the allowlist survived, or the
+    /// output does not describe the picture it should. Nothing is written.
+    #[error("verification failed, output withheld: {0}")]
+    Verify(String),
+    /// Reading input or writing output failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Puts the format in front of a detail that does not already name it.
+fn prefixed(format: Format, detail: &str) -> String {
+    if detail.contains(&format.to_string()) {
+        detail.to_string()
+    } else {
+        format!("{format}: {detail}")
+    }
+}
+
+impl Error {
+    pub(crate) fn malformed(format: Format, detail: impl Into<String>) -> Self {
+        Error::Malformed {
+            format,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(format: Format, detail: impl Into<String>) -> Self {
+        Error::Unsupported {
+            format,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn decode(format: Format, detail: impl std::fmt::Display) -> Self {
+        Error::Decode {
+            format,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub(crate) fn encode(format: Format, detail: impl std::fmt::Display) -> Self {
+        Error::Encode {
+            format,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// A short stable code for reports and services (`malformed`, `limits`, `verify`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Empty => "empty",
+            Error::UnknownFormat => "unknown_format",
+            Error::Malformed { .. } => "malformed",
+            Error::Unsupported { .. } => "unsupported",
+            Error::Limits(_) => "limits",
+            Error::Decode { .. } => "decode",
+            Error::Encode { .. } => "encode",
+            Error::Verify(_) => "verify",
+            Error::Io(_) => "io",
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! phiscrub de-identifies clinical and workplace photos before they are shared.
+//!
+//! This crate removes every piece of identifying metadata from JPEG, PNG, WebP, GIF, TIFF and
+//! HEIC/HEIF files using strict per-format allowlists, bakes orientation and colour into the
+//! pixels where it must re-encode, and verifies every output before handing it back. It fails
+//! closed: an image that cannot be fully scrubbed and verified yields an [`Error`], never
+//! partial output.
+//!
+//! ```
+//! use phiscrub::{Options, Scrubber};
+//!
+//! // A tiny PNG with a text chunk naming a patient.
+//! let mut png = Vec::new();
+//! image::DynamicImage::new_rgb8(4, 3)
+//!     .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+//!     .unwrap();
+//! let text = b"tEXtComment\0patient J. Doe";
+//! let mut chunk = ((text.len() - 4) as u32).to_be_bytes().to_vec();
+//! chunk.extend_from_slice(text);
+//! chunk.extend_from_slice(&crc32fast::hash(text).to_be_bytes());
+//! png.splice(33..33, chunk);
+//!
+//! let scrubber = Scrubber::new(Options::default());
+//! let out = scrubber.scrub(&png).unwrap();
+//! assert!(!out.bytes.windows(3).any(|w| w == b"Doe"));
+//! assert_eq!(out.report.metadata_bytes, text.len() as u64 + 8);
+//! ```
+
+pub mod batch;
+pub mod color;
+mod error;
+pub mod formats;
+mod options;
+mod pipeline;
+pub mod report;
+
+pub use error::Error;
+pub use formats::{Category, Format};
+pub use options::{Limits, Options};
+pub use pipeline::{Scrubbed, Scrubber};
+pub use report::{Inspection, Report};

@@ -1,0 +1,236 @@
+//! The `phiscrub` binary: flags in, exit status out. All scrubbing lives in the library.
+
+mod cli;
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use phiscrub::batch::{self, BatchOptions, Outcome, Rename, Status};
+use phiscrub::{Options, Scrubber};
+
+use cli::{Cli, Command, InspectArgs, RenameArg, ScrubArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Inspect(args)) => inspect(&args),
+        None => scrub(&cli.scrub),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("phiscrub: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
+    if args.paths.is_empty() {
+        eprintln!("phiscrub: no files or folders given\n\nUsage: phiscrub [OPTIONS] PATH...\n       phiscrub inspect FILE...\n\nFor more information, try '--help'.");
+        return Ok(ExitCode::from(2));
+    }
+    let jobs = args.jobs.map(usize::from).unwrap_or(0);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build_global()
+        .context("cannot start worker threads")?;
+    let mut report = match &args.report {
+        Some(p) => {
+            Some(BufWriter::new(File::create(p).with_context(|| {
+                format!("{}: cannot create report", p.display())
+            })?))
+        }
+        None => None,
+    };
+    let scrubber = Scrubber::new(Options {
+        reencode: args.reencode,
+        jpeg_quality: args.jpeg_quality,
+        ..Options::default()
+    });
+    let batch_opts = BatchOptions {
+        out: args.out.clone(),
+        overwrite: args.overwrite,
+        rename: match args.rename {
+            RenameArg::Keep => Rename::Keep,
+            RenameArg::Random => Rename::Random,
+            RenameArg::Index => Rename::Index,
+        },
+    };
+    let plan = batch::plan(&args.paths, &batch_opts);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for (path, reason) in &plan.errors {
+        eprintln!("{}: {reason}", path.display());
+        outcomes.push(Outcome::not_written(
+            path,
+            Status::Failed,
+            reason.clone(),
+            Some("io"),
+        ));
+    }
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(plan.jobs.len() as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} eta {eta}")
+                .expect("valid template"),
+        )
+    };
+    let done: Vec<Outcome> = plan
+        .jobs
+        .par_iter()
+        .map(|job| {
+            let o = batch::process(&scrubber, job, &batch_opts);
+            if let Some(reason) = &o.reason {
+                let kind = if o.status == Status::Skipped {
+                    "skipped: "
+                } else {
+                    ""
+                };
+                bar.suspend(|| eprintln!("{}: {kind}{reason}", name(&job.input)));
+            }
+            bar.inc(1);
+            o
+        })
+        .collect();
+    bar.finish_and_clear();
+    outcomes.extend(done);
+    for (path, reason) in &plan.skipped {
+        outcomes.push(Outcome::not_written(
+            path,
+            Status::Skipped,
+            reason.clone(),
+            None,
+        ));
+    }
+    if let Some(w) = report.as_mut() {
+        for o in &outcomes {
+            serde_json::to_writer(&mut *w, o)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush().context("cannot write report")?;
+    }
+    let count = |s| outcomes.iter().filter(|o| o.status == s).count();
+    let removed: u64 = outcomes
+        .iter()
+        .filter_map(|o| o.report.as_ref())
+        .map(|r| r.metadata_bytes)
+        .sum();
+    let failed = count(Status::Failed);
+    if !args.quiet {
+        println!(
+            "{} scrubbed, {} skipped, {} failed; {} of metadata removed",
+            count(Status::Scrubbed),
+            count(Status::Skipped),
+            failed,
+            human(removed)
+        );
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn inspect(args: &InspectArgs) -> Result<ExitCode> {
+    let scrubber = Scrubber::default();
+    let mut failed = false;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for path in &args.files {
+        let result = std::fs::read(path)
+            .map_err(phiscrub::Error::Io)
+            .and_then(|b| scrubber.inspect(&b));
+        match result {
+            Ok(i) if args.json => {
+                let mut v = serde_json::to_value(&i)?;
+                v["file"] = serde_json::Value::String(path.display().to_string());
+                writeln!(out, "{v}")?;
+            }
+            Ok(i) => {
+                writeln!(
+                    out,
+                    "{}: {} {}x{}, orientation {}, {} of metadata",
+                    path.display(),
+                    i.format,
+                    i.width,
+                    i.height,
+                    i.orientation,
+                    human(i.metadata_bytes)
+                )?;
+                if let Some(e) = &i.exif {
+                    let tags = |n: u32, what: &str| (n > 0).then(|| format!("{what}: {n} tag(s)"));
+                    let bytes =
+                        |n: u64, what: &str| (n > 0).then(|| format!("{what}: {}", human(n)));
+                    for line in [
+                        tags(e.gps_tags, "gps position"),
+                        tags(e.date_tags, "dates"),
+                        tags(e.device_tags, "device make/model/software"),
+                        tags(e.serial_tags, "serial numbers and unique ids"),
+                        tags(e.owner_tags, "owner/artist/description"),
+                        bytes(e.makernote_bytes, "maker notes"),
+                        bytes(e.thumbnail_bytes, "exif thumbnail"),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        writeln!(out, "  {line}")?;
+                    }
+                }
+                for f in &i.found {
+                    let cat = serde_json::to_value(f.category)?;
+                    let size = if f.bytes > 0 {
+                        format!(" ({})", human(f.bytes))
+                    } else {
+                        String::new()
+                    };
+                    writeln!(
+                        out,
+                        "  {}: {}{size}",
+                        cat.as_str().unwrap_or("other"),
+                        f.name
+                    )?;
+                }
+                if i.found.is_empty() {
+                    writeln!(out, "  no metadata found")?;
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn name(p: &Path) -> std::path::Display<'_> {
+    p.display()
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

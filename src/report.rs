@@ -1,0 +1,90 @@
+//! What a scrub did, in a form safe to store and share: categories, counts and sizes of what
+//! was removed, never the values themselves.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::formats::{exif::ExifSummary, Category, Format, Found};
+
+/// How the output was produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Path {
+    /// Container-level scrub: the compressed picture data is byte-identical to the input.
+    Lossless,
+    /// Decoded and encoded afresh.
+    Reencoded,
+}
+
+/// One category of removed data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Removed {
+    /// What kind of data.
+    pub category: Category,
+    /// How many pieces of it (segments, chunks, items).
+    pub count: u32,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// The report of one scrubbed image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The input's container.
+    pub input_format: Format,
+    /// The output's container.
+    pub output_format: Format,
+    /// Output width in pixels (orientation applied when re-encoded).
+    pub width: u32,
+    /// Output height in pixels.
+    pub height: u32,
+    /// Lossless or re-encoded.
+    pub path: Path,
+    /// Why the image was re-encoded, when it was.
+    pub reencode_reason: Option<String>,
+    /// The EXIF orientation found (1..=8); baked into the pixels when re-encoded, kept as the
+    /// only EXIF tag on the lossless JPEG path.
+    pub orientation: u16,
+    /// What was removed, by category.
+    pub removed: Vec<Removed>,
+    /// Total bytes of metadata removed.
+    pub metadata_bytes: u64,
+    /// Things the user should know that are not failures (an unreadable colour profile).
+    pub notes: Vec<String>,
+}
+
+/// Groups found pieces by category.
+pub fn removed(found: &[Found]) -> Vec<Removed> {
+    let mut by: BTreeMap<Category, (u32, u64)> = BTreeMap::new();
+    for f in found {
+        let e = by.entry(f.category).or_default();
+        e.0 += 1;
+        e.1 += f.bytes;
+    }
+    by.into_iter()
+        .map(|(category, (count, bytes))| Removed {
+            category,
+            count,
+            bytes,
+        })
+        .collect()
+}
+
+/// What `inspect` found in one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inspection {
+    /// The container.
+    pub format: Format,
+    /// Stored width.
+    pub width: u32,
+    /// Stored height.
+    pub height: u32,
+    /// EXIF orientation (1 when absent).
+    pub orientation: u16,
+    /// Every piece outside the allowlist, in file order.
+    pub found: Vec<Found>,
+    /// What the first EXIF block holds, when there is one and it can be read.
+    pub exif: Option<ExifSummary>,
+    /// Total bytes of the pieces found.
+    pub metadata_bytes: u64,
+}
