@@ -195,17 +195,20 @@ pub fn plan(inputs: &[PathBuf], opts: &BatchOptions) -> Plan {
 }
 
 fn folder_out_root(folder: &Path, opts: &BatchOptions) -> PathBuf {
+    // Paths stay as the user wrote them; only `.`, `..` and `/` need resolving for a name.
     let abs = fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
-    let name = abs
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "root".into());
+    let (name, parent) = match (folder.file_name(), folder.parent()) {
+        (Some(n), Some(p)) => (n.to_string_lossy().into_owned(), p.to_path_buf()),
+        _ => (
+            abs.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "root".into()),
+            abs.parent().unwrap_or(Path::new("/")).to_path_buf(),
+        ),
+    };
     match &opts.out {
         Some(out) => out.join(name),
-        None => abs
-            .parent()
-            .unwrap_or(Path::new("/"))
-            .join(format!("{name}-scrubbed")),
+        None => parent.join(format!("{name}-scrubbed")),
     }
 }
 
@@ -364,6 +367,19 @@ mod tests {
         // An empty file named like an image is attempted (and will fail), not skipped.
         assert_eq!(plan.jobs[1].output, t.path().join("scrubbed/b.HEIC"));
         assert_eq!(plan.skipped.len(), 1);
+    }
+
+    #[test]
+    fn dot_is_named_after_the_folder_it_stands_for() {
+        let t = tempfile::tempdir().unwrap();
+        let x = t.path().join("clinic");
+        fs::create_dir_all(&x).unwrap();
+        let root = folder_out_root(&x.join("."), &BatchOptions::default());
+        assert_eq!(
+            fs::canonicalize(root.parent().unwrap()).unwrap(),
+            fs::canonicalize(t.path()).unwrap()
+        );
+        assert_eq!(root.file_name().unwrap(), "clinic-scrubbed");
     }
 
     #[test]

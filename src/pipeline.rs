@@ -73,6 +73,12 @@ impl Scrubber {
         } else {
             None
         };
+        if let (Some(why), true) = (&reason, scan.animated && format != Format::Gif) {
+            return Err(Error::unsupported(
+                format,
+                format!("animated image cannot be re-encoded without losing frames ({why})"),
+            ));
+        }
         let out_format = format.output();
         let (bytes, width, height, path) = match &reason {
             None => {

@@ -191,6 +191,9 @@ pub struct Scan {
     pub primaries: Option<crate::color::Primaries>,
     /// Why this file cannot take the lossless path even if nothing else requires it.
     pub reencode_reason: Option<String>,
+    /// Whether the file holds an animation (APNG, animated WebP). Re-encoding keeps only the
+    /// first frame, so such files must take the lossless path or fail.
+    pub animated: bool,
 }
 
 /// Reads a file's container structure. Dimensions are checked against `limits`.

@@ -119,6 +119,7 @@ pub fn scan(d: &[u8]) -> Result<Scan, Error> {
         height,
         ..Scan::default()
     };
+    scan.animated = chunks.iter().any(|c| &c.kind == b"acTL");
     for &c in &chunks {
         if let Some((cat, name)) = classify(c, d) {
             if (c.kind == *b"eXIf" || c.kind == *b"exIf") && scan.exif.is_none() {

@@ -119,6 +119,9 @@ pub fn scan(d: &[u8]) -> Result<Scan, Error> {
         height,
         ..Scan::default()
     };
+    scan.animated = top
+        .iter()
+        .any(|c| &c.fourcc == b"ANIM" || &c.fourcc == b"ANMF");
     for c in &top {
         if let Some(cat) = classify(&c.fourcc) {
             match &c.fourcc {
