@@ -27,6 +27,7 @@
 //! ```
 
 pub mod batch;
+mod codec;
 pub mod color;
 mod error;
 pub mod formats;
