@@ -2,6 +2,7 @@
 //! The caller (the binary, a service) decides how to run jobs in parallel and what to print.
 
 use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -72,8 +73,10 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     /// The input path.
+    #[serde(serialize_with = "lossy_path")]
     pub input: PathBuf,
     /// The output path, when one was written.
+    #[serde(serialize_with = "lossy_opt_path")]
     pub output: Option<PathBuf>,
     /// How it ended.
     pub status: Status,
@@ -84,6 +87,18 @@ pub struct Outcome {
     /// What was done, when it was scrubbed.
     #[serde(flatten)]
     pub report: Option<Report>,
+}
+
+/// Paths that are not UTF-8 are reported lossily rather than failing the whole report.
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+fn lossy_opt_path<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => lossy_path(p, s),
+        None => s.serialize_none(),
+    }
 }
 
 impl Outcome {
@@ -176,13 +191,13 @@ pub fn plan(inputs: &[PathBuf], opts: &BatchOptions) -> Plan {
                 }
             };
             index += 1;
-            let stem = match opts.rename {
+            let stem: OsString = match opts.rename {
                 Rename::Keep => file
                     .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
+                    .map(OsStr::to_os_string)
                     .unwrap_or_else(|| "image".into()),
-                Rename::Random => random_name(),
-                Rename::Index => format!("{index:04}"),
+                Rename::Random => random_name().into(),
+                Rename::Index => format!("{index:04}").into(),
             };
             let output = unique(&dir, &stem, &out_ext, &mut taken);
             plan.jobs.push(Job {
@@ -212,18 +227,20 @@ fn folder_out_root(folder: &Path, opts: &BatchOptions) -> PathBuf {
     }
 }
 
-fn unique(dir: &Path, stem: &str, ext: &str, taken: &mut HashSet<PathBuf>) -> PathBuf {
-    let with_ext = |s: &str| {
-        if ext.is_empty() {
-            dir.join(s)
-        } else {
-            dir.join(format!("{s}.{ext}"))
+fn unique(dir: &Path, stem: &OsStr, ext: &str, taken: &mut HashSet<PathBuf>) -> PathBuf {
+    let with_ext = |suffix: &str| {
+        let mut name = stem.to_os_string();
+        name.push(suffix);
+        if !ext.is_empty() {
+            name.push(".");
+            name.push(ext);
         }
+        dir.join(name)
     };
-    let mut candidate = with_ext(stem);
+    let mut candidate = with_ext("");
     let mut n = 2;
     while !taken.insert(candidate.clone()) {
-        candidate = with_ext(&format!("{stem}-{n}"));
+        candidate = with_ext(&format!("-{n}"));
         n += 1;
     }
     candidate
@@ -386,8 +403,9 @@ mod tests {
     fn colliding_names_get_suffixes() {
         let mut taken = HashSet::new();
         let d = Path::new("o");
-        assert_eq!(unique(d, "a", "jpg", &mut taken), d.join("a.jpg"));
-        assert_eq!(unique(d, "a", "jpg", &mut taken), d.join("a-2.jpg"));
+        let a = OsStr::new("a");
+        assert_eq!(unique(d, a, "jpg", &mut taken), d.join("a.jpg"));
+        assert_eq!(unique(d, a, "jpg", &mut taken), d.join("a-2.jpg"));
     }
 
     #[test]

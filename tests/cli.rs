@@ -463,3 +463,29 @@ fn inspect_names_what_is_present_without_values() {
     ]);
     assert_eq!(bad.status.code(), Some(1));
 }
+
+#[test]
+fn non_utf8_file_names_are_scrubbed_and_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("in");
+    fs::create_dir_all(&dir).unwrap();
+    let odd = dir.join(OsStr::from_bytes(b"ward\xff4.gif"));
+    fs::copy(fixtures().join("photos/chart_comment.gif"), &odd).unwrap();
+    let report = t.path().join("r.jsonl");
+    let out = run(&[os(&dir), OsStr::new("--report"), os(&report)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value =
+        serde_json::from_str(fs::read_to_string(&report).unwrap().trim()).unwrap();
+    assert_eq!(line["status"], "scrubbed");
+    assert!(t
+        .path()
+        .join("in-scrubbed")
+        .join(OsStr::from_bytes(b"ward\xff4.gif"))
+        .exists());
+}

@@ -152,7 +152,7 @@ fn classify(seg: Segment, data: &[u8]) -> Result<Disposition, Error> {
     let p = seg.payload(data);
     Ok(match seg.marker {
         0xDB | 0xC4 | 0xCC | 0xDD | SOS => Keep,
-        0xC0..=0xCF => Keep, // SOFn; C4, C8 and CC are handled around this arm
+        m if is_sof(m) => Keep,
         m if is_standalone(m) => Keep,
         0xE0 if p.starts_with(b"JFIF\0") => {
             // A JFIF header can carry an uncompressed thumbnail of Xthumb x Ythumb pixels.
@@ -461,6 +461,13 @@ mod tests {
         let mut v = skeleton(&[], b"");
         v[4..6].copy_from_slice(&[0, 1]);
         assert!(scan(&v).is_err());
+    }
+
+    #[test]
+    fn reserved_jpg_marker_is_unsupported_not_copied() {
+        let v = skeleton(&[&app(0xC8, b"x")], b"");
+        assert!(matches!(scan(&v), Err(Error::Unsupported { .. })));
+        assert!(strip(&v, 1).is_err());
     }
 
     #[test]

@@ -177,6 +177,9 @@ pub fn strip(d: &[u8]) -> Result<Vec<u8>, Error> {
         let p = c.data(d);
         match &c.fourcc {
             b"VP8X" => {
+                if p.len() != 10 {
+                    return Err(err("VP8X chunk is not 10 bytes"));
+                }
                 let mut x = p.to_vec();
                 x[0] &= FLAG_ALPHA | FLAG_ANIM;
                 x[1..4].fill(0);
@@ -306,6 +309,12 @@ mod tests {
         let out = strip(&input).unwrap();
         verify(&out).unwrap();
         assert!(!out.windows(6).any(|w| w == b"secret"));
+    }
+
+    #[test]
+    fn short_vp8x_anywhere_is_an_error_not_a_panic() {
+        let input = riff(&[(b"VP8L", &VP8L), (b"VP8X", &[1, 2])], b"");
+        assert!(strip(&input).is_err());
     }
 
     #[test]
