@@ -154,6 +154,15 @@ fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     v
 }
 
+fn riff_chunk(body: &mut Vec<u8>, fourcc: &[u8; 4], payload: &[u8]) {
+    body.extend_from_slice(fourcc);
+    body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    body.extend_from_slice(payload);
+    if payload.len() % 2 == 1 {
+        body.push(0);
+    }
+}
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let photos = root.join("photos");
@@ -208,30 +217,14 @@ fn main() {
     let webp = encode(&picture(120, 90), ImageFormat::WebP);
     let vp8l = &webp[12..];
     let mut body = Vec::new();
-    let mut chunk = |fourcc: &[u8; 4], payload: &[u8]| {
-        body.extend_from_slice(fourcc);
-        body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        body.extend_from_slice(payload);
-        if payload.len() % 2 == 1 {
-            body.push(0);
-        }
-    };
     let (w, h) = (120u32 - 1, 90u32 - 1);
     let mut vp8x = vec![0x08 | 0x04, 0, 0, 0];
     vp8x.extend_from_slice(&w.to_le_bytes()[..3]);
     vp8x.extend_from_slice(&h.to_le_bytes()[..3]);
-    chunk(b"VP8X", &vp8x);
+    riff_chunk(&mut body, b"VP8X", &vp8x);
     body.extend_from_slice(vp8l);
-    let mut chunk = |fourcc: &[u8; 4], payload: &[u8]| {
-        body.extend_from_slice(fourcc);
-        body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        body.extend_from_slice(payload);
-        if payload.len() % 2 == 1 {
-            body.push(0);
-        }
-    };
-    chunk(b"EXIF", &exif(None, &thumb));
-    chunk(b"XMP ", XMP.as_bytes());
+    riff_chunk(&mut body, b"EXIF", &exif(None, &thumb));
+    riff_chunk(&mut body, b"XMP ", XMP.as_bytes());
     let mut riff = b"RIFF".to_vec();
     riff.extend_from_slice(&((body.len() + 4) as u32).to_le_bytes());
     riff.extend_from_slice(b"WEBP");

@@ -4,7 +4,6 @@ mod cli;
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -94,7 +93,7 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
                 } else {
                     ""
                 };
-                bar.suspend(|| eprintln!("{}: {kind}{reason}", name(&job.input)));
+                bar.suspend(|| eprintln!("{}: {kind}{reason}", job.input.display()));
             }
             bar.inc(1);
             o
@@ -214,10 +213,6 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn name(p: &Path) -> std::path::Display<'_> {
-    p.display()
 }
 
 fn human(bytes: u64) -> String {

@@ -45,9 +45,8 @@ fn scrubbed() -> Option<&'static (PathBuf, PathBuf, serde_json::Value)> {
     .as_ref()
 }
 
-fn output_for(input: &Path, out_root: &Path, rel: &str, ext: &str) -> PathBuf {
-    let _ = input;
-    out_root.join(rel).with_extension(ext)
+fn output_for(out_root: &Path, rel: &Path) -> PathBuf {
+    out_root.join(rel)
 }
 
 #[test]
@@ -164,15 +163,7 @@ fn lossless_outputs_of_real_jpegs_decode_to_identical_pixels() {
         let src = PathBuf::from(line["input"].as_str().unwrap());
         let dst = PathBuf::from(line["output"].as_str().unwrap());
         let rel = src.strip_prefix(input).unwrap();
-        assert_eq!(
-            dst,
-            output_for(
-                input,
-                out,
-                rel.to_str().unwrap(),
-                src.extension().unwrap().to_str().unwrap()
-            )
-        );
+        assert_eq!(dst, output_for(out, rel));
         match image::open(&src) {
             Ok(a) => {
                 let b = image::open(&dst).unwrap();
