@@ -7,6 +7,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+use phiscrub::formats::{jpeg, png, webp};
 
 /// A TIFF/EXIF value: (tag, type, count, bytes). Types: 1 BYTE, 2 ASCII, 3 SHORT, 4 LONG,
 /// 5 RATIONAL, 7 UNDEFINED.
@@ -108,13 +109,6 @@ fn exif(orientation: Option<u16>, thumbnail: &[u8]) -> Vec<u8> {
     out
 }
 
-fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![0xFF, marker];
-    v.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-    v.extend_from_slice(payload);
-    v
-}
-
 fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Vec::new();
     img.write_to(&mut Cursor::new(&mut out), format).unwrap();
@@ -146,23 +140,6 @@ fn jpeg_with(base: &[u8], segments: &[Vec<u8>], trailer: &[u8]) -> Vec<u8> {
     out
 }
 
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut v = (data.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(kind);
-    v.extend_from_slice(data);
-    v.extend_from_slice(&crc32fast::hash(&v[4..]).to_be_bytes());
-    v
-}
-
-fn riff_chunk(body: &mut Vec<u8>, fourcc: &[u8; 4], payload: &[u8]) {
-    body.extend_from_slice(fourcc);
-    body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    body.extend_from_slice(payload);
-    if payload.len() % 2 == 1 {
-        body.push(0);
-    }
-}
-
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let photos = root.join("photos");
@@ -182,10 +159,10 @@ fn main() {
     let ward = jpeg_with(
         &base,
         &[
-            segment(0xE1, &app1),
-            segment(0xE1, &xmp),
-            segment(0xED, &iptc),
-            segment(0xFE, b"Patient Jane Example, bed 4"),
+            jpeg::segment(0xE1, &app1),
+            jpeg::segment(0xE1, &xmp),
+            jpeg::segment(0xED, &iptc),
+            jpeg::segment(0xFE, b"Patient Jane Example, bed 4"),
         ],
         &second,
     );
@@ -197,19 +174,19 @@ fn main() {
     app1.extend(exif(Some(6), &thumb));
     let rotated = jpeg_with(
         &encode(&sideways, ImageFormat::Jpeg),
-        &[segment(0xE1, &app1)],
+        &[jpeg::segment(0xE1, &app1)],
         b"",
     );
     fs::write(photos.join("bedside_orientation_6.jpg"), &rotated).unwrap();
 
     let png = encode(&picture(200, 150), ImageFormat::Png);
     let mut png_out = png[..33].to_vec(); // signature + IHDR
-    png_out.extend(png_chunk(b"tEXt", b"Author\0Dr Example Clinician"));
+    png_out.extend(png::chunk(b"tEXt", b"Author\0Dr Example Clinician"));
     let mut itxt = b"XML:com.adobe.xmp\0\0\0\0\0".to_vec();
     itxt.extend_from_slice(XMP.as_bytes());
-    png_out.extend(png_chunk(b"iTXt", &itxt));
-    png_out.extend(png_chunk(b"eXIf", &exif(None, &thumb)));
-    png_out.extend(png_chunk(b"tIME", &[0x07, 0xEA, 3, 14, 9, 26, 53]));
+    png_out.extend(png::chunk(b"iTXt", &itxt));
+    png_out.extend(png::chunk(b"eXIf", &exif(None, &thumb)));
+    png_out.extend(png::chunk(b"tIME", &[0x07, 0xEA, 3, 14, 9, 26, 53]));
     png_out.extend_from_slice(&png[33..]);
     png_out.extend_from_slice(b"cropped-away screenshot pixels would sit here");
     fs::write(photos.join("ehr_screenshot_text_chunks.png"), &png_out).unwrap();
@@ -221,10 +198,10 @@ fn main() {
     let mut vp8x = vec![0x08 | 0x04, 0, 0, 0];
     vp8x.extend_from_slice(&w.to_le_bytes()[..3]);
     vp8x.extend_from_slice(&h.to_le_bytes()[..3]);
-    riff_chunk(&mut body, b"VP8X", &vp8x);
+    webp::push_chunk(&mut body, b"VP8X", &vp8x);
     body.extend_from_slice(vp8l);
-    riff_chunk(&mut body, b"EXIF", &exif(None, &thumb));
-    riff_chunk(&mut body, b"XMP ", XMP.as_bytes());
+    webp::push_chunk(&mut body, b"EXIF", &exif(None, &thumb));
+    webp::push_chunk(&mut body, b"XMP ", XMP.as_bytes());
     let mut riff = b"RIFF".to_vec();
     riff.extend_from_slice(&((body.len() + 4) as u32).to_le_bytes());
     riff.extend_from_slice(b"WEBP");
@@ -264,7 +241,7 @@ fn main() {
     loop_exif.extend(ifd(&[short(0x0112, 1)], 8, 8));
     fs::write(
         bad.join("exif_ifd_loop.jpg"),
-        jpeg_with(&base, &[segment(0xE1, &loop_exif)], b""),
+        jpeg_with(&base, &[jpeg::segment(0xE1, &loop_exif)], b""),
     )
     .unwrap();
     println!("fixtures written to {}", root.display());

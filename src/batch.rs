@@ -280,13 +280,18 @@ fn io_reason(e: &std::io::Error) -> String {
 pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
     let fail =
         |e: Error| Outcome::not_written(&job.input, Status::Failed, e.to_string(), Some(e.code()));
-    if !opts.overwrite && job.output.exists() {
-        return Outcome::not_written(
+    // Checked first to save the work, and again by the no-clobber rename in case another
+    // process created the file meanwhile.
+    let exists = || {
+        Outcome::not_written(
             &job.input,
             Status::Skipped,
             "output exists (use --overwrite to replace it)".into(),
             None,
-        );
+        )
+    };
+    if !opts.overwrite && job.output.exists() {
+        return exists();
     }
     let bytes = match read_limited(&job.input, scrubber.options().limits.max_input_bytes) {
         Ok(b) => b,
@@ -305,12 +310,7 @@ pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
             code: None,
             report: Some(scrubbed.report),
         },
-        Ok(false) => Outcome::not_written(
-            &job.input,
-            Status::Skipped,
-            "output exists (use --overwrite to replace it)".into(),
-            None,
-        ),
+        Ok(false) => exists(),
         Err(e) => fail(Error::Io(e)),
     }
 }

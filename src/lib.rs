@@ -14,16 +14,13 @@
 //! image::DynamicImage::new_rgb8(4, 3)
 //!     .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
 //!     .unwrap();
-//! let text = b"tEXtComment\0patient J. Doe";
-//! let mut chunk = ((text.len() - 4) as u32).to_be_bytes().to_vec();
-//! chunk.extend_from_slice(text);
-//! chunk.extend_from_slice(&crc32fast::hash(text).to_be_bytes());
-//! png.splice(33..33, chunk);
+//! let text = phiscrub::formats::png::chunk(b"tEXt", b"Comment\0patient J. Doe");
+//! png.splice(33..33, text.iter().copied());
 //!
 //! let scrubber = Scrubber::new(Options::default());
 //! let out = scrubber.scrub(&png).unwrap();
 //! assert!(!out.bytes.windows(3).any(|w| w == b"Doe"));
-//! assert_eq!(out.report.metadata_bytes, text.len() as u64 + 8);
+//! assert_eq!(out.report.metadata_bytes, text.len() as u64);
 //! ```
 
 pub mod batch;

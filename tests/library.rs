@@ -5,6 +5,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage};
 use moxcms::{ColorProfile, Layout, TransformOptions};
+use phiscrub::formats::{jpeg, png};
 use phiscrub::report::Path;
 use phiscrub::{Options, Scrubber};
 
@@ -14,22 +15,11 @@ fn encode(img: &DynamicImage, f: ImageFormat) -> Vec<u8> {
     v
 }
 
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut v = (data.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(kind);
-    v.extend_from_slice(data);
-    v.extend_from_slice(&crc32fast::hash(&v[4..]).to_be_bytes());
-    v
-}
-
 /// A JPEG APP2 ICC_PROFILE segment (profiles here are small enough for one segment).
 fn icc_segment(icc: &[u8]) -> Vec<u8> {
     let mut p = b"ICC_PROFILE\0\x01\x01".to_vec();
     p.extend_from_slice(icc);
-    let mut v = vec![0xFF, 0xE2];
-    v.extend_from_slice(&((p.len() + 2) as u16).to_be_bytes());
-    v.extend(p);
-    v
+    jpeg::segment(0xE2, &p)
 }
 
 fn with_segment(jpeg: &[u8], seg: &[u8]) -> Vec<u8> {
@@ -53,9 +43,9 @@ fn pattern() -> DynamicImage {
 fn png_orientation_6_is_baked_into_pixels_and_exif_dropped() {
     let png = encode(&pattern(), ImageFormat::Png);
     // The TIFF part of the minimal orientation block phiscrub itself writes for JPEG.
-    let tiff = &phiscrub::formats::jpeg::orientation_exif(6)[10..];
+    let tiff = &jpeg::orientation_exif(6)[10..];
     let mut input = png[..33].to_vec();
-    input.extend(png_chunk(b"eXIf", tiff));
+    input.extend(png::chunk(b"eXIf", tiff));
     input.extend_from_slice(&png[33..]);
     let out = Scrubber::new(Options::default()).scrub(&input).unwrap();
     assert_eq!(out.report.path, Path::Reencoded);

@@ -300,22 +300,25 @@ pub fn scan(data: &[u8]) -> Result<Scan, Error> {
     Ok(scan)
 }
 
+/// A marker segment: `0xFF marker`, a big-endian length, then the payload.
+pub fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xFF, marker];
+    v.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
 /// The only APP1 block phiscrub ever writes: big-endian TIFF with one IFD0 entry,
 /// Orientation (0x0112, SHORT, count 1), and no further IFDs.
 pub fn orientation_exif(orientation: u16) -> Vec<u8> {
-    let mut tiff = Vec::with_capacity(26);
-    tiff.extend_from_slice(b"MM\0*\0\0\0\x08");
-    tiff.extend_from_slice(&1u16.to_be_bytes());
-    tiff.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
-    tiff.extend_from_slice(&orientation.to_be_bytes());
-    tiff.extend_from_slice(&[0, 0]);
-    tiff.extend_from_slice(&[0, 0, 0, 0]);
-    let len = (2 + EXIF_ID.len() + tiff.len()) as u16;
-    let mut seg = vec![0xFF, 0xE1];
-    seg.extend_from_slice(&len.to_be_bytes());
-    seg.extend_from_slice(EXIF_ID);
-    seg.extend_from_slice(&tiff);
-    seg
+    let mut payload = EXIF_ID.to_vec();
+    payload.extend_from_slice(b"MM\0*\0\0\0\x08");
+    payload.extend_from_slice(&1u16.to_be_bytes());
+    payload.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+    payload.extend_from_slice(&orientation.to_be_bytes());
+    payload.extend_from_slice(&[0, 0]);
+    payload.extend_from_slice(&[0, 0, 0, 0]);
+    segment(0xE1, &payload)
 }
 
 /// Copies the allowlisted segments of a JPEG; the entropy-coded data is copied byte for byte.
@@ -389,18 +392,11 @@ mod tests {
         v
     }
 
-    fn app(marker: u8, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![0xFF, marker];
-        v.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-        v.extend_from_slice(payload);
-        v
-    }
-
     #[test]
     fn exif_xmp_comment_and_trailer_are_stripped_and_scan_data_kept() {
-        let exif = app(0xE1, b"Exif\0\0MM\0*\0\0\0\x08\0\0\0\0\0\0");
-        let xmp = app(0xE1, b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>");
-        let com = app(0xFE, b"patient: J. Doe");
+        let exif = segment(0xE1, b"Exif\0\0MM\0*\0\0\0\x08\0\0\0\0\0\0");
+        let xmp = segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>");
+        let com = segment(0xFE, b"patient: J. Doe");
         let input = skeleton(&[&exif, &xmp, &com], b"\xFF\xD8trailing copy");
         let s = scan(&input).unwrap();
         let cats: Vec<_> = s.found.iter().map(|f| f.category).collect();
@@ -435,12 +431,12 @@ mod tests {
 
     #[test]
     fn verify_rejects_any_app_segment_or_trailer() {
-        let with_app = skeleton(&[&app(0xE5, b"vendor")], b"");
+        let with_app = skeleton(&[&segment(0xE5, b"vendor")], b"");
         assert!(matches!(verify(&with_app), Err(Error::Verify(_))));
         let with_trailer = skeleton(&[], b"x");
         assert!(matches!(verify(&with_trailer), Err(Error::Verify(_))));
         // An orientation block anywhere but first, or with extra tags, is not ours.
-        let late = skeleton(&[&app(0xDB, b"\0\x01"), &orientation_exif(6)], b"");
+        let late = skeleton(&[&segment(0xDB, b"\0\x01"), &orientation_exif(6)], b"");
         assert!(matches!(verify(&late), Err(Error::Verify(_))));
     }
 
@@ -465,14 +461,14 @@ mod tests {
 
     #[test]
     fn reserved_jpg_marker_is_unsupported_not_copied() {
-        let v = skeleton(&[&app(0xC8, b"x")], b"");
+        let v = skeleton(&[&segment(0xC8, b"x")], b"");
         assert!(matches!(scan(&v), Err(Error::Unsupported { .. })));
         assert!(strip(&v, 1).is_err());
     }
 
     #[test]
     fn cmyk_jpeg_requires_reencoding() {
-        let mut v = skeleton(&[&app(0xEE, b"Adobe\0\x64\0\0\0\0\x02")], b"");
+        let mut v = skeleton(&[&segment(0xEE, b"Adobe\0\x64\0\0\0\0\x02")], b"");
         let sof = v.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
         v[sof + 9] = 4;
         assert!(scan(&v).unwrap().reencode_reason.is_some());

@@ -148,6 +148,15 @@ fn inflate_iccp(data: &[u8]) -> Option<Vec<u8>> {
     fdeflate::decompress_to_vec_bounded(z, 4 << 20).ok()
 }
 
+/// A chunk: big-endian length, type, data and the CRC over type and data.
+pub fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut v = (data.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(kind);
+    v.extend_from_slice(data);
+    v.extend_from_slice(&crc32fast::hash(&v[4..]).to_be_bytes());
+    v
+}
+
 /// Copies only the allowlisted chunks; IDAT and frame data are copied byte for byte.
 pub fn strip(d: &[u8]) -> Result<Vec<u8>, Error> {
     let (chunks, _) = parse(d)?;
@@ -178,16 +187,8 @@ pub fn verify(d: &[u8]) -> Result<(u32, u32), Error> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-        let mut v = (data.len() as u32).to_be_bytes().to_vec();
-        v.extend_from_slice(kind);
-        v.extend_from_slice(data);
-        v.extend_from_slice(&crc32fast::hash(&v[4..]).to_be_bytes());
-        v
-    }
 
     fn png(middle: &[Vec<u8>], trailer: &[u8]) -> Vec<u8> {
         let mut v = SIGNATURE.to_vec();

@@ -60,6 +60,15 @@ fn chunks(d: &[u8], from: usize, to: usize) -> Result<Vec<Chunk>, Error> {
     Ok(out)
 }
 
+/// The sub-chunks of an ANMF frame, after its 16-byte header.
+fn frame_chunks(d: &[u8], anmf: &Chunk) -> Result<Vec<Chunk>, Error> {
+    if anmf.len < ANMF_HEADER {
+        return Err(err("animation frame header is too short"));
+    }
+    let base = anmf.start + 8;
+    chunks(d, base + ANMF_HEADER, base + anmf.len)
+}
+
 /// Returns the top-level chunks and the end of the RIFF payload.
 fn parse(d: &[u8]) -> Result<(Vec<Chunk>, usize), Error> {
     if d.len() < 12 || &d[0..4] != b"RIFF" || &d[8..12] != b"WEBP" {
@@ -137,7 +146,7 @@ pub fn scan(d: &[u8]) -> Result<Scan, Error> {
                 .push(Found::new(cat, name(&c.fourcc), c.end - c.start));
         }
         if &c.fourcc == b"ANMF" {
-            for sub in chunks(d, c.start + 8 + ANMF_HEADER.min(c.len), c.start + 8 + c.len)? {
+            for sub in frame_chunks(d, c)? {
                 if !is_image_chunk(&sub.fourcc) {
                     scan.found.push(Found::new(
                         Category::Other,
@@ -158,7 +167,8 @@ pub fn scan(d: &[u8]) -> Result<Scan, Error> {
     Ok(scan)
 }
 
-fn push_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], payload: &[u8]) {
+/// Appends a chunk: fourcc, little-endian size, payload and a pad byte to an even length.
+pub fn push_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], payload: &[u8]) {
     out.extend_from_slice(fourcc);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(payload);
@@ -186,12 +196,9 @@ pub fn strip(d: &[u8]) -> Result<Vec<u8>, Error> {
                 push_chunk(&mut body, b"VP8X", &x);
             }
             b"ANMF" => {
-                if p.len() < ANMF_HEADER {
-                    return Err(err("animation frame header is too short"));
-                }
+                let subs = frame_chunks(d, c)?;
                 let mut frame = p[..ANMF_HEADER].to_vec();
-                let base = c.start + 8;
-                for sub in chunks(d, base + ANMF_HEADER, base + c.len)? {
+                for sub in subs {
                     if is_image_chunk(&sub.fourcc) {
                         push_chunk(&mut frame, &sub.fourcc, sub.data(d));
                     }
@@ -236,8 +243,7 @@ pub fn verify(d: &[u8]) -> Result<(u32, u32), Error> {
             return Err(Error::Verify("VP8X announces metadata".into()));
         }
         if &c.fourcc == b"ANMF" {
-            let base = c.start + 8;
-            for sub in chunks(d, base + ANMF_HEADER.min(c.len), base + c.len).map_err(v)? {
+            for sub in frame_chunks(d, c).map_err(v)? {
                 if !is_image_chunk(&sub.fourcc) {
                     return Err(Error::Verify(format!(
                         "WebP {} in a frame is not allowlisted",
