@@ -9,13 +9,17 @@ use std::fs;
 use phiscrub::{formats, Format, Options, Scrubber};
 use proptest::prelude::*;
 
-fn fixtures_bytes() -> Vec<(String, Vec<u8>)> {
-    common::files(&common::fixtures())
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e != "txt"))
-        .map(|p| (p.display().to_string(), fs::read(&p).unwrap()))
-        .filter(|(_, b)| !b.is_empty())
-        .collect()
+/// The fixtures, read once for all cases.
+fn fixtures_bytes() -> &'static [(String, Vec<u8>)] {
+    static ALL: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        common::files(&common::fixtures())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e != "txt"))
+            .map(|p| (p.display().to_string(), fs::read(&p).unwrap()))
+            .filter(|(_, b)| !b.is_empty())
+            .collect()
+    })
 }
 
 #[derive(Debug, Clone)]

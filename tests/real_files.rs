@@ -6,7 +6,7 @@ mod common;
 
 use std::ffi::OsStr;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use common::*;
@@ -43,10 +43,6 @@ fn scrubbed() -> Option<&'static (PathBuf, PathBuf, serde_json::Value)> {
         ))
     })
     .as_ref()
-}
-
-fn output_for(out_root: &Path, rel: &Path) -> PathBuf {
-    out_root.join(rel)
 }
 
 #[test]
@@ -163,7 +159,7 @@ fn lossless_outputs_of_real_jpegs_decode_to_identical_pixels() {
         let src = PathBuf::from(line["input"].as_str().unwrap());
         let dst = PathBuf::from(line["output"].as_str().unwrap());
         let rel = src.strip_prefix(input).unwrap();
-        assert_eq!(dst, output_for(out, rel));
+        assert_eq!(dst, out.join(rel));
         match image::open(&src) {
             Ok(a) => {
                 let b = image::open(&dst).unwrap();

@@ -148,21 +148,16 @@ pub fn exif_fields(path: &Path) -> Vec<(exif::Tag, String)> {
 /// Decodes a file and applies the EXIF orientation it carries, as a viewer would.
 pub fn decode_as_displayed(path: &Path) -> image::DynamicImage {
     let mut img = image::open(path).unwrap();
-    let o = exif_fields(path)
-        .iter()
-        .find(|(t, _)| *t == exif::Tag::Orientation)
-        .map(|_| {
-            let f = fs::File::open(path).unwrap();
-            let e = exif::Reader::new()
-                .read_from_container(&mut std::io::BufReader::new(f))
-                .unwrap();
-            e.get_field(exif::Tag::Orientation, exif::In::PRIMARY)
-                .unwrap()
+    let f = fs::File::open(path).unwrap();
+    let o = exif::Reader::new()
+        .read_from_container(&mut std::io::BufReader::new(f))
+        .ok()
+        .and_then(|e| {
+            e.get_field(exif::Tag::Orientation, exif::In::PRIMARY)?
                 .value
                 .get_uint(0)
-                .unwrap() as u8
         })
-        .unwrap_or(1);
+        .unwrap_or(1) as u8;
     img.apply_orientation(image::metadata::Orientation::from_exif(o).unwrap());
     img
 }
