@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::detect::Rect;
 use crate::formats::Format;
 use crate::report::Report;
 use crate::{Error, Scrubber};
@@ -38,12 +39,14 @@ pub struct BatchOptions {
 }
 
 /// One file to scrub and where its output goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// The input file.
     pub input: PathBuf,
     /// The output file.
     pub output: PathBuf,
+    /// Extra boxes to cover, in upright image pixels (from a regions file).
+    pub manual: Vec<Rect>,
 }
 
 /// The work found under the inputs.
@@ -203,6 +206,7 @@ pub fn plan(inputs: &[PathBuf], opts: &BatchOptions) -> Plan {
             plan.jobs.push(Job {
                 input: file,
                 output,
+                manual: Vec::new(),
             });
         }
     }
@@ -297,7 +301,7 @@ pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
-    let scrubbed = match scrubber.scrub(&bytes) {
+    let scrubbed = match scrubber.scrub_with(&bytes, &job.manual) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -312,6 +316,58 @@ pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
         },
         Ok(false) => exists(),
         Err(e) => fail(Error::Io(e)),
+    }
+}
+
+/// Manual regions per file, as a `--regions` file gives them: a JSON object whose keys are
+/// file paths and whose values are lists of `[x, y, width, height]` boxes in the pixels of
+/// the upright image, as it is displayed.
+pub type RegionsFile = std::collections::BTreeMap<PathBuf, Vec<Rect>>;
+
+/// Reads a regions file. Boxes must have a positive width and height.
+pub fn read_regions(path: &Path) -> Result<RegionsFile, String> {
+    let text = fs::read_to_string(path).map_err(|e| io_reason(&e))?;
+    let raw: std::collections::BTreeMap<String, Vec<[f64; 4]>> = serde_json::from_str(&text)
+        .map_err(|e| format!("not a regions file ({{\"path\": [[x, y, w, h], ...]}}): {e}"))?;
+    let mut out = RegionsFile::new();
+    for (file, boxes) in raw {
+        let mut rects = Vec::with_capacity(boxes.len());
+        for [x, y, w, h] in boxes {
+            if !(w > 0.0
+                && h > 0.0
+                && x.is_finite()
+                && y.is_finite()
+                && w.is_finite()
+                && h.is_finite())
+            {
+                return Err(format!("{file}: box [{x}, {y}, {w}, {h}] has no area"));
+            }
+            rects.push(Rect::xywh(x as f32, y as f32, w as f32, h as f32));
+        }
+        out.insert(PathBuf::from(file), rects);
+    }
+    Ok(out)
+}
+
+impl Plan {
+    /// Gives each job the manual regions keyed by its input path (as typed, or any trailing
+    /// part of it such as the file name). Returns the keys that matched no job, which the
+    /// caller should treat as an error: a box meant for a file must not be silently lost.
+    pub fn attach_regions(&mut self, regions: &RegionsFile) -> Vec<PathBuf> {
+        let mut unmatched = Vec::new();
+        for (key, rects) in regions {
+            let mut hit = false;
+            for job in &mut self.jobs {
+                if job.input == *key || job.input.ends_with(key) {
+                    job.manual.extend_from_slice(rects);
+                    hit = true;
+                }
+            }
+            if !hit {
+                unmatched.push(key.clone());
+            }
+        }
+        unmatched
     }
 }
 

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Remove identifying metadata from clinical photos. Drop files or folders on it: scrubbed
-/// copies appear beside them (folder X -> X-scrubbed, loose files -> scrubbed/). Originals are
-/// never modified.
+/// De-identify clinical photos: remove identifying metadata and cover faces. Drop files or
+/// folders on it: scrubbed copies appear beside them (folder X -> X-scrubbed, loose files ->
+/// scrubbed/). Originals are never modified.
 #[derive(Debug, Parser)]
 #[command(name = "phiscrub", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -49,9 +49,45 @@ pub struct ScrubArgs {
     /// Re-encode every image instead of scrubbing JPEG/PNG/WebP losslessly.
     #[arg(long)]
     pub reencode: bool,
-    /// JPEG quality for re-encoded output (1-100).
-    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
-    pub jpeg_quality: u8,
+    /// JPEG quality for re-encoded output (1-100) [default: the source JPEG's own, else 90].
+    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg_quality: Option<u8>,
+    /// Remove metadata only: no face detection. Outputs may still show faces.
+    #[arg(long)]
+    pub metadata_only: bool,
+    /// ONNX Runtime library to load [default: $ORT_DYLIB_PATH, beside the executable, then
+    /// where scripts/fetch-onnxruntime installs it].
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Folder of models with their MANIFEST [default: the models built into phiscrub].
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// Look for faces in the upright image only, not also turned by 90, 180 and 270 degrees
+    /// (about 4x faster; misses faces lying sideways, such as patients in bed).
+    #[arg(long)]
+    pub no_rotations: bool,
+    /// Face score (0-1) at which a face is covered [default: 0.15]; candidates down to 13/15 of
+    /// it (0.13) mark the file as needing review.
+    #[arg(long, value_name = "SCORE", value_parser = parse_score)]
+    pub face_threshold: Option<f32>,
+    /// How to cover each kind of region: CATEGORY=STYLE, comma-separated. Categories: face,
+    /// manual, all. Styles: fill (solid colour, default), pixelate, blur (both coarse and
+    /// noisy so they cannot be undone).
+    #[arg(long, value_name = "CAT=STYLE", value_delimiter = ',', value_parser = parse_style)]
+    pub style: Vec<(StyleTarget, StyleArg)>,
+    /// Colour of fill, as RRGGBB hex.
+    #[arg(long, value_name = "RRGGBB", default_value = "000000", value_parser = parse_color)]
+    pub fill_color: Rgb,
+    /// Shape covered inside each region's box.
+    #[arg(long, value_enum, default_value_t = ShapeArg::Box)]
+    pub shape: ShapeArg,
+    /// JSON file of extra boxes to cover: {"file": [[x, y, w, h], ...]}, in pixels of the
+    /// image as displayed. Keys are input paths or their trailing parts (file names).
+    #[arg(long, value_name = "FILE")]
+    pub regions: Option<PathBuf>,
+    /// Say which ONNX Runtime library and models were loaded and how threads are split.
+    #[arg(short, long)]
+    pub verbose: bool,
     /// Write a JSON-lines report (one object per file; no metadata values) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -61,6 +97,65 @@ pub struct ScrubArgs {
     /// No progress bar and no summary; errors are still printed.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShapeArg {
+    Box,
+    Ellipse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StyleTarget {
+    Face,
+    Manual,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StyleArg {
+    Fill,
+    Pixelate,
+    Blur,
+}
+
+/// An RGB colour given as hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rgb(pub [u8; 3]);
+
+fn parse_style(s: &str) -> Result<(StyleTarget, StyleArg), String> {
+    let (cat, style) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not CATEGORY=STYLE (e.g. face=blur)"))?;
+    let cat = match cat.trim() {
+        "face" => StyleTarget::Face,
+        "manual" => StyleTarget::Manual,
+        "all" => StyleTarget::All,
+        other => return Err(format!("unknown category '{other}' (face, manual, all)")),
+    };
+    let style = match style.trim() {
+        "fill" => StyleArg::Fill,
+        "pixelate" => StyleArg::Pixelate,
+        "blur" => StyleArg::Blur,
+        other => return Err(format!("unknown style '{other}' (fill, pixelate, blur)")),
+    };
+    Ok((cat, style))
+}
+
+fn parse_color(s: &str) -> Result<Rgb, String> {
+    let hex = s.trim_start_matches('#');
+    if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("'{s}' is not a colour as RRGGBB hex"));
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| e.to_string());
+    Ok(Rgb([byte(0)?, byte(2)?, byte(4)?]))
+}
+
+fn parse_score(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a score between 0 and 1")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -53,6 +53,16 @@ pub enum Error {
     /// output does not describe the picture it should. Nothing is written.
     #[error("verification failed, output withheld: {0}")]
     Verify(String),
+    /// The ONNX Runtime library could not be found or loaded. Nothing can be detected, so no
+    /// file should be touched.
+    #[error("{0}")]
+    Runtime(String),
+    /// A detection model could not be read, did not match its manifest, or would not load.
+    #[error("{0}")]
+    Model(String),
+    /// Detection failed on this image; without it the image cannot be called clean.
+    #[error("{0}")]
+    Detect(String),
     /// Reading input or writing output failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -107,6 +117,9 @@ impl Error {
             Error::Decode { .. } => "decode",
             Error::Encode { .. } => "encode",
             Error::Verify(_) => "verify",
+            Error::Runtime(_) => "runtime",
+            Error::Model(_) => "model",
+            Error::Detect(_) => "detect",
             Error::Io(_) => "io",
         }
     }

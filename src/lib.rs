@@ -17,7 +17,7 @@
 //! let text = phiscrub::formats::png::chunk(b"tEXt", b"Comment\0patient J. Doe");
 //! png.splice(33..33, text.iter().copied());
 //!
-//! let scrubber = Scrubber::new(Options::default());
+//! let scrubber = Scrubber::metadata_only(Options::default());
 //! let out = scrubber.scrub(&png).unwrap();
 //! assert!(!out.bytes.windows(3).any(|w| w == b"Doe"));
 //! assert_eq!(out.report.metadata_bytes, text.len() as u64);
@@ -26,14 +26,16 @@
 pub mod batch;
 mod codec;
 pub mod color;
+pub mod detect;
 mod error;
 pub mod formats;
 mod options;
 mod pipeline;
+pub mod redact;
 pub mod report;
 
 pub use error::Error;
 pub use formats::{Category, Format};
-pub use options::{Limits, Options};
+pub use options::{Limits, Options, DEFAULT_JPEG_QUALITY};
 pub use pipeline::{Scrubbed, Scrubber};
 pub use report::{Inspection, Report};

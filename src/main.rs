@@ -5,6 +5,7 @@ mod cli;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -12,9 +13,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use phiscrub::batch::{self, BatchOptions, Outcome, Rename, Status};
+use phiscrub::detect::{Engine, EngineConfig, FaceParams};
+use phiscrub::redact::{Redaction, Shape, Style};
 use phiscrub::{Options, Scrubber};
 
-use cli::{Cli, Command, InspectArgs, RenameArg, ScrubArgs};
+use cli::{Cli, Command, InspectArgs, RenameArg, ScrubArgs, ShapeArg, StyleArg, StyleTarget};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,9 +39,86 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
         eprintln!("phiscrub: no files or folders given\n\nUsage: phiscrub [OPTIONS] PATH...\n       phiscrub inspect FILE...\n\nFor more information, try '--help'.");
         return Ok(ExitCode::from(2));
     }
-    let jobs = args.jobs.map(usize::from).unwrap_or(0);
+    // First everything the user typed is checked; no file is touched until it all holds.
+    let regions = match &args.regions {
+        Some(p) => {
+            Some(batch::read_regions(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
+        }
+        None => None,
+    };
+    let batch_opts = BatchOptions {
+        out: args.out.clone(),
+        overwrite: args.overwrite,
+        rename: match args.rename {
+            RenameArg::Keep => Rename::Keep,
+            RenameArg::Random => Rename::Random,
+            RenameArg::Index => Rename::Index,
+        },
+    };
+    let mut plan = batch::plan(&args.paths, &batch_opts);
+    if let (Some(r), Some(p)) = (&regions, &args.regions) {
+        let unmatched = plan.attach_regions(r);
+        if let Some(first) = unmatched.first() {
+            anyhow::bail!(
+                "{}: names {} (and {} more), which is not among the input images",
+                p.display(),
+                first.display(),
+                unmatched.len() - 1
+            );
+        }
+    }
+
+    // --jobs is the total thread budget: file workers times ONNX Runtime threads each. A
+    // batch smaller than the budget gives each file more inference threads instead.
+    let total = args.jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let workers = total.min(plan.jobs.len()).max(1);
+    let intra = (total / workers).max(1);
+    let options = Options {
+        reencode: args.reencode,
+        jpeg_quality: args.jpeg_quality,
+        redaction: redaction(args),
+        ..Options::default()
+    };
+    let scrubber = if args.metadata_only {
+        if args.verbose {
+            eprintln!("phiscrub: metadata only, no face detection");
+        }
+        Scrubber::metadata_only(options)
+    } else {
+        let mut face = FaceParams {
+            turns: !args.no_rotations,
+            ..FaceParams::default()
+        };
+        if let Some(t) = args.face_threshold {
+            // Keep the default band's proportion to the threshold.
+            face.review_threshold = t * face.review_threshold / face.threshold;
+            face.threshold = t;
+        }
+        let engine = Engine::load(EngineConfig {
+            ort_lib: args.ort_lib.clone(),
+            models: args.models.clone(),
+            intra_threads: intra,
+            face,
+        })?;
+        if args.verbose {
+            let (lib, source) = engine.runtime();
+            eprintln!("phiscrub: onnx runtime {} ({source})", lib.display());
+            for m in engine.models() {
+                eprintln!(
+                    "phiscrub: model {} from {}, sha256 {}",
+                    m.name, m.origin, m.sha256
+                );
+            }
+            eprintln!("phiscrub: {workers} worker(s) x {intra} inference thread(s)");
+        }
+        Scrubber::new(options, Arc::new(engine))
+    };
     rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
+        .num_threads(workers)
         .build_global()
         .context("cannot start worker threads")?;
     let mut report = match &args.report {
@@ -49,21 +129,6 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let scrubber = Scrubber::new(Options {
-        reencode: args.reencode,
-        jpeg_quality: args.jpeg_quality,
-        ..Options::default()
-    });
-    let batch_opts = BatchOptions {
-        out: args.out.clone(),
-        overwrite: args.overwrite,
-        rename: match args.rename {
-            RenameArg::Keep => Rename::Keep,
-            RenameArg::Random => Rename::Random,
-            RenameArg::Index => Rename::Index,
-        },
-    };
-    let plan = batch::plan(&args.paths, &batch_opts);
     let mut outcomes: Vec<Outcome> = Vec::new();
     for (path, reason) in &plan.errors {
         eprintln!("{}: {reason}", path.display());
@@ -95,6 +160,15 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
                 };
                 bar.suspend(|| eprintln!("{}: {kind}{reason}", job.input.display()));
             }
+            if let Some(r) = o.report.as_ref().filter(|r| r.needs_review) {
+                bar.suspend(|| {
+                    eprintln!(
+                        "{}: needs review: {} possible face(s) just under the threshold, not covered",
+                        job.input.display(),
+                        r.review.len()
+                    )
+                });
+            }
             bar.inc(1);
             o
         })
@@ -123,9 +197,21 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
         .map(|r| r.metadata_bytes)
         .sum();
     let failed = count(Status::Failed);
+    let reports = || outcomes.iter().filter_map(|o| o.report.as_ref());
+    let covered: usize = reports().map(|r| r.regions.len()).sum();
+    let review = reports().filter(|r| r.needs_review).count();
     if !args.quiet {
+        let pixels = if args.metadata_only {
+            "metadata only".to_string()
+        } else {
+            let mut s = format!("{covered} region(s) covered");
+            if review > 0 {
+                s.push_str(&format!(", {review} file(s) need review"));
+            }
+            s
+        };
         println!(
-            "{} scrubbed, {} skipped, {} failed; {} of metadata removed",
+            "{} scrubbed, {} skipped, {} failed; {} of metadata removed; {pixels}",
             count(Status::Scrubbed),
             count(Status::Skipped),
             failed,
@@ -139,8 +225,34 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
     })
 }
 
+/// Resolves the style flags; later flags win over earlier ones.
+fn redaction(args: &ScrubArgs) -> Redaction {
+    let mut r = Redaction {
+        fill: args.fill_color.0,
+        shape: match args.shape {
+            ShapeArg::Box => Shape::Box,
+            ShapeArg::Ellipse => Shape::Ellipse,
+        },
+        ..Redaction::default()
+    };
+    for &(target, style) in &args.style {
+        let style = match style {
+            StyleArg::Fill => Style::Fill,
+            StyleArg::Pixelate => Style::Pixelate,
+            StyleArg::Blur => Style::Blur,
+        };
+        if matches!(target, StyleTarget::Face | StyleTarget::All) {
+            r.face = style;
+        }
+        if matches!(target, StyleTarget::Manual | StyleTarget::All) {
+            r.manual = style;
+        }
+    }
+    r
+}
+
 fn inspect(args: &InspectArgs) -> Result<ExitCode> {
-    let scrubber = Scrubber::default();
+    let scrubber = Scrubber::metadata_only(Options::default());
     let mut failed = false;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -1,5 +1,7 @@
 //! What a caller can tune, one plain struct per concern, each default documented.
 
+pub use crate::redact::Redaction;
+
 /// Hard caps checked before any large allocation, so hostile files cannot exhaust memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -61,24 +63,21 @@ impl Limits {
 }
 
 /// How the scrubber behaves. `Options::default()` is what `phiscrub PATH` does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Options {
     /// Re-encode every image even when the container can be scrubbed losslessly.
     /// Default `false`: JPEG, PNG and WebP keep their pixel data byte-identical.
     pub reencode: bool,
-    /// JPEG quality for re-encoded output (HEIC input, `reencode`, colour conversion).
-    /// Default 90: visually lossless for clinical photos at a reasonable size.
-    pub jpeg_quality: u8,
+    /// JPEG quality for re-encoded output. Default `None`: a re-encoded JPEG keeps the quality
+    /// its quantisation tables show (so covering a face does not also degrade or bloat the
+    /// rest of the photo), and anything else (HEIC input, an unrecognisable table) gets 90,
+    /// visually lossless for clinical photos at a reasonable size.
+    pub jpeg_quality: Option<u8>,
+    /// How regions are covered. Default [`Redaction::default`]: solid black boxes.
+    pub redaction: Redaction,
     /// Size, dimension and memory caps. Default [`Limits::default`].
     pub limits: Limits,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            reencode: false,
-            jpeg_quality: 90,
-            limits: Limits::default(),
-        }
-    }
-}
+/// The JPEG quality used when neither the caller nor the source says otherwise.
+pub const DEFAULT_JPEG_QUALITY: u8 = 90;

@@ -1,13 +1,20 @@
-//! Scrubbing one image: sniff → scan → (lossless strip | decode → colour → orient → encode) →
-//! verify. Detection and redaction will sit between orient and encode; an image with regions
-//! to cover will always take the re-encode path.
+//! Scrubbing one image: sniff → scan → decode → colour → orient → detect → redact → encode →
+//! verify. When detection finds nothing to cover (or the caller asked for metadata only) and
+//! nothing else forces a re-encode, the container is stripped losslessly instead and the
+//! decoded pixels are thrown away.
+
+use std::sync::Arc;
 
 use image::metadata::Orientation;
+use image::DynamicImage;
 
 use crate::codec;
 use crate::color::{self, Verdict};
+use crate::detect::{Detections, Engine, Rect, Region, RegionKind};
 use crate::formats::{self, exif, Format, Scan};
-use crate::report::{self, Inspection, Path, Report};
+use crate::options::DEFAULT_JPEG_QUALITY;
+use crate::redact;
+use crate::report::{self, Inspection, Path, RegionReport, Report};
 use crate::{Error, Options};
 
 /// A scrubbed image: the bytes to write and the report of what was done.
@@ -19,16 +26,30 @@ pub struct Scrubbed {
     pub report: Report,
 }
 
-/// Scrubs images. Build it once from [`Options`] and share it: it is `Send + Sync`.
-#[derive(Debug, Clone, Default)]
+/// Scrubs images. Build it once and share it: it is `Send + Sync`, and its detection engine
+/// keeps one model session per concurrent caller.
+#[derive(Debug, Clone)]
 pub struct Scrubber {
     options: Options,
+    engine: Option<Arc<Engine>>,
 }
 
 impl Scrubber {
-    /// Creates a scrubber.
-    pub fn new(options: Options) -> Scrubber {
-        Scrubber { options }
+    /// A scrubber that removes metadata and covers what `engine` detects in the pixels.
+    pub fn new(options: Options, engine: Arc<Engine>) -> Scrubber {
+        Scrubber {
+            options,
+            engine: Some(engine),
+        }
+    }
+
+    /// A scrubber that removes metadata only and never looks at the pixels for faces. Reports
+    /// list no detectors, so nobody mistakes its output for a fully de-identified image.
+    pub fn metadata_only(options: Options) -> Scrubber {
+        Scrubber {
+            options,
+            engine: None,
+        }
     }
 
     /// The options this scrubber was built with.
@@ -36,9 +57,20 @@ impl Scrubber {
         &self.options
     }
 
+    /// The detection engine, when there is one.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_deref()
+    }
+
     /// Scrubs one image held in memory. On success the output has passed verification; on
     /// failure nothing usable is returned.
     pub fn scrub(&self, input: &[u8]) -> Result<Scrubbed, Error> {
+        self.scrub_with(input, &[])
+    }
+
+    /// Scrubs one image and also covers `manual` boxes, given in the pixels of the upright
+    /// image (as it is displayed, orientation applied).
+    pub fn scrub_with(&self, input: &[u8], manual: &[Rect]) -> Result<Scrubbed, Error> {
         let (format, scan) = self.scan(input)?;
         let mut notes = Vec::new();
         let orientation = match format {
@@ -54,7 +86,7 @@ impl Scrubber {
         if let Verdict::Unusable(why) = &colour {
             notes.push(format!("{why}; colours kept as stored"));
         }
-        let reason = if self.options.reencode {
+        let mut reason = if self.options.reencode {
             Some("re-encoding requested".to_string())
         } else if matches!(format, Format::Heif | Format::Tiff | Format::Gif) {
             Some(format!("{format} is always re-rendered"))
@@ -67,44 +99,105 @@ impl Scrubber {
         } else {
             None
         };
-        if let (Some(why), true) = (&reason, scan.animated && format != Format::Gif) {
-            return Err(Error::unsupported(
-                format,
-                format!("animated image cannot be re-encoded without losing frames ({why})"),
-            ));
+        let looks = self.engine.is_some() || !manual.is_empty();
+        let animated = scan.animated
+            || (format == Format::Gif && looks && formats::gif::frame_count(input)? > 1);
+        if animated && (looks || (reason.is_some() && format != Format::Gif)) {
+            let why = if looks {
+                "faces cannot be covered in every frame of an animation (use --metadata-only \
+                 for its metadata alone)"
+                    .to_string()
+            } else {
+                format!(
+                    "animated image cannot be re-encoded without losing frames ({})",
+                    reason.as_deref().unwrap_or_default()
+                )
+            };
+            return Err(Error::unsupported(format, why));
         }
+
+        // Pixels are decoded when something must look at them or when re-encoding anyway.
+        let mut pixels = None;
+        let mut detections = Detections::default();
+        if looks || (reason.is_some() && format != Format::Gif) {
+            let mut img = codec::decode(format, input, &self.options.limits)?;
+            if let Verdict::Convert(profile) = &colour {
+                img = color::to_srgb(img, profile).map_err(|e| Error::decode(format, e))?;
+            }
+            if let Some(o) = Orientation::from_exif(orientation as u8) {
+                img.apply_orientation(o);
+            }
+            if let Some(engine) = &self.engine {
+                detections = match &img {
+                    DynamicImage::ImageRgb8(rgb) => engine.detect(rgb)?,
+                    other => engine.detect(&other.to_rgb8())?,
+                };
+            }
+            let (w, h) = (img.width(), img.height());
+            for m in manual {
+                let rect = m.clamp(w, h);
+                if rect.area() == 0.0 {
+                    notes.push("a manual region lies outside the image".to_string());
+                    continue;
+                }
+                detections.regions.push(Region {
+                    kind: RegionKind::Manual,
+                    rect,
+                    score: None,
+                    detector: "manual".to_string(),
+                    model_sha256: None,
+                });
+            }
+            pixels = Some(img);
+        }
+        if !detections.regions.is_empty() {
+            let n = detections.regions.len();
+            reason = Some(match reason {
+                Some(r) => format!("{n} region(s) covered; {r}"),
+                None => format!("{n} region(s) covered"),
+            });
+        }
+
         let out_format = format.output();
-        let (bytes, width, height, path) = match &reason {
-            None => {
+        let (bytes, width, height, path) = match (&reason, pixels) {
+            (None, _) => {
                 let bytes = formats::strip(format, input, orientation)?;
                 (bytes, scan.width, scan.height, Path::Lossless)
             }
-            Some(_) if format == Format::Gif => {
+            (Some(_), _) if format == Format::Gif && detections.regions.is_empty() => {
+                // Re-rendering keeps a GIF's palette and timing; only covering needs pixels.
                 let (bytes, w, h) = codec::rerender_gif(input, &self.options.limits)?;
                 (bytes, w, h, Path::Reencoded)
             }
-            Some(_) => {
-                let mut img = codec::decode(format, input, &self.options.limits)?;
-                if let Verdict::Convert(profile) = &colour {
-                    img = color::to_srgb(img, profile).map_err(|e| Error::decode(format, e))?;
-                }
-                if let Some(o) = Orientation::from_exif(orientation as u8) {
-                    img.apply_orientation(o);
-                }
-                // Detection and redaction will work here, on upright sRGB pixels.
+            (Some(_), Some(mut img)) => {
+                redact::apply(&mut img, &detections.regions, &self.options.redaction);
                 let (w, h) = (img.width(), img.height());
-                let encoded = codec::encode(out_format, &img, self.options.jpeg_quality)?;
+                let quality = self
+                    .options
+                    .jpeg_quality
+                    .or(scan.jpeg_quality)
+                    .unwrap_or(DEFAULT_JPEG_QUALITY);
+                let encoded = codec::encode(out_format, &img, quality)?;
                 // Our own encoders add headers (JFIF); the same allowlist applies to them.
-                (
-                    formats::strip(out_format, &encoded, 1)?,
-                    w,
-                    h,
-                    Path::Reencoded,
-                )
+                let bytes = formats::strip(out_format, &encoded, 1)?;
+                verify_covered(out_format, &bytes, &img, &detections.regions, &self.options)?;
+                (bytes, w, h, Path::Reencoded)
             }
+            (Some(_), None) => unreachable!("pixels are decoded whenever a re-encode is due"),
         };
         formats::verify(out_format, &bytes, width, height)?;
         let metadata_bytes = scan.found.iter().map(|f| f.bytes).sum();
+        let redaction = &self.options.redaction;
+        let regions = detections
+            .regions
+            .iter()
+            .map(|r| RegionReport::new(r, width, height, Some(redaction.style(r.kind))))
+            .collect();
+        let review: Vec<RegionReport> = detections
+            .review
+            .iter()
+            .map(|r| RegionReport::new(r, width, height, None))
+            .collect();
         Ok(Scrubbed {
             bytes,
             report: Report {
@@ -117,6 +210,14 @@ impl Scrubber {
                 orientation,
                 removed: report::removed(&scan.found),
                 metadata_bytes,
+                detectors: self
+                    .engine
+                    .as_ref()
+                    .map(|e| e.detectors())
+                    .unwrap_or_default(),
+                regions,
+                needs_review: !review.is_empty(),
+                review,
                 notes,
             },
         })
@@ -153,4 +254,52 @@ impl Scrubber {
         let scan = formats::scan(format, input, limits)?;
         Ok((format, scan))
     }
+}
+
+/// Decodes the encoded output and checks that every covered region carries what redaction
+/// put there, up to compression error: the pixels the user gets are the ones we covered.
+fn verify_covered(
+    format: Format,
+    bytes: &[u8],
+    covered: &DynamicImage,
+    regions: &[Region],
+    options: &Options,
+) -> Result<(), Error> {
+    if regions.is_empty() {
+        return Ok(());
+    }
+    let decoded = codec::decode(format, bytes, &options.limits)
+        .map_err(|e| Error::Verify(format!("output does not decode: {e}")))?
+        .to_rgb8();
+    let want = covered.to_rgb8();
+    if decoded.dimensions() != want.dimensions() {
+        return Err(Error::Verify(
+            "output size differs from the covered image".into(),
+        ));
+    }
+    let (w, h) = want.dimensions();
+    for r in regions {
+        let (x, y, rw, rh) = r.rect.pixels(w, h);
+        let (mut sum, mut n) = (0u64, 0u64);
+        for yy in y..y + rh {
+            for xx in x..x + rw {
+                let (a, b) = (decoded.get_pixel(xx, yy).0, want.get_pixel(xx, yy).0);
+                sum += a
+                    .iter()
+                    .zip(b)
+                    .map(|(p, q)| u64::from(p.abs_diff(q)))
+                    .sum::<u64>();
+                n += 3;
+            }
+        }
+        // JPEG at quality 1 stays within ~25 levels of a flat fill on average; a region that
+        // kept the original pixels differs by far more.
+        if n > 0 && sum > 30 * n {
+            return Err(Error::Verify(format!(
+                "a {} region is not covered in the encoded output",
+                r.kind
+            )));
+        }
+    }
+    Ok(())
 }

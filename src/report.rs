@@ -4,7 +4,9 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+use crate::detect::{Region, RegionKind};
 use crate::formats::{exif::ExifSummary, Category, Format, Found};
+use crate::redact::Style;
 
 /// How the output was produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,8 +29,41 @@ pub struct Removed {
     pub bytes: u64,
 }
 
+/// One region covered, or flagged for review, in the output image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionReport {
+    /// What it is: `face` or `manual`.
+    pub category: RegionKind,
+    /// `[x, y, width, height]` in upright original-image pixels (the output's pixels).
+    #[serde(rename = "box")]
+    pub bbox: [u32; 4],
+    /// The detector's score (absent for manual regions).
+    pub score: Option<f32>,
+    /// Which detector found it.
+    pub detector: String,
+    /// sha256 of the model that found it.
+    pub model_sha256: Option<String>,
+    /// How it was covered; absent for regions flagged for review only.
+    pub style: Option<Style>,
+}
+
+impl RegionReport {
+    /// Describes `r` in an image of `width` x `height`; `style` is `None` for review-only.
+    pub fn new(r: &Region, width: u32, height: u32, style: Option<Style>) -> RegionReport {
+        let (x, y, w, h) = r.rect.pixels(width, height);
+        RegionReport {
+            category: r.kind,
+            bbox: [x, y, w, h],
+            score: r.score.map(|s| (s * 1000.0).round() / 1000.0),
+            detector: r.detector.clone(),
+            model_sha256: r.model_sha256.clone(),
+            style,
+        }
+    }
+}
+
 /// The report of one scrubbed image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     /// The input's container.
     pub input_format: Format,
@@ -49,6 +84,14 @@ pub struct Report {
     pub removed: Vec<Removed>,
     /// Total bytes of metadata removed.
     pub metadata_bytes: u64,
+    /// Detectors run on the pixels; empty when the scrub was metadata-only by request.
+    pub detectors: Vec<String>,
+    /// Regions covered in the output.
+    pub regions: Vec<RegionReport>,
+    /// Candidates just under a detector's threshold, not covered: a person should look.
+    pub review: Vec<RegionReport>,
+    /// Whether `review` is non-empty.
+    pub needs_review: bool,
     /// Things the user should know that are not failures (an unreadable colour profile).
     pub notes: Vec<String>,
 }

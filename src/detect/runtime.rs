@@ -1,0 +1,304 @@
+//! ONNX Runtime, loaded at run time from a shared library the user has (the `onnxruntime`
+//! PyPI wheel's), and the model files with their manifest. One runtime environment per
+//! process; sessions are made per worker because `Session::run` needs `&mut`.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::TensorRef;
+use sha2::{Digest, Sha256};
+
+use super::{Model, Tensor};
+use crate::Error;
+
+/// The ONNX Runtime release the project is built and tested against.
+pub const ORT_VERSION: &str = "1.32.0";
+
+/// The file name the wheel ships and `scripts/fetch-onnxruntime` installs.
+pub const ORT_LIB_NAME: &str = "libonnxruntime.so.1.32.0";
+
+/// Where the ONNX Runtime library was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrtSource {
+    /// `--ort-lib PATH`.
+    Flag,
+    /// The `ORT_DYLIB_PATH` environment variable.
+    EnvVar,
+    /// Beside the running executable.
+    NextToExe,
+    /// Where `scripts/fetch-onnxruntime` installs it.
+    Installed,
+}
+
+impl std::fmt::Display for OrtSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OrtSource::Flag => "--ort-lib",
+            OrtSource::EnvVar => "ORT_DYLIB_PATH",
+            OrtSource::NextToExe => "next to the executable",
+            OrtSource::Installed => "installed by scripts/fetch-onnxruntime",
+        })
+    }
+}
+
+/// The folder `scripts/fetch-onnxruntime` installs the library into:
+/// `$PHISCRUB_HOME/onnxruntime`, else `$XDG_DATA_HOME/phiscrub/onnxruntime`, else
+/// `$HOME/.local/share/phiscrub/onnxruntime`.
+pub fn install_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let home = var("PHISCRUB_HOME")
+        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("phiscrub")))
+        .or_else(|| var("HOME").map(|h| h.join(".local/share/phiscrub")))?;
+    Some(home.join("onnxruntime"))
+}
+
+/// Finds the ONNX Runtime library: `flag`, then `ORT_DYLIB_PATH`, then beside the executable,
+/// then the install folder. An explicit path that does not exist is an error, not a reason to
+/// look elsewhere.
+pub fn locate(flag: Option<&Path>) -> Result<(PathBuf, OrtSource), Error> {
+    if let Some(p) = flag {
+        return existing(p, OrtSource::Flag);
+    }
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()) {
+        return existing(Path::new(&p), OrtSource::EnvVar);
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join(ORT_LIB_NAME)));
+    if let Some(p) = beside.filter(|p| p.is_file()) {
+        return Ok((p, OrtSource::NextToExe));
+    }
+    if let Some(p) = install_dir().map(|d| d.join(ORT_LIB_NAME)) {
+        if p.is_file() {
+            return Ok((p, OrtSource::Installed));
+        }
+    }
+    Err(Error::Runtime(format!(
+        "onnx runtime {ORT_VERSION} not found: run scripts/fetch-onnxruntime, or pass --ort-lib PATH \
+         (or set ORT_DYLIB_PATH) to {ORT_LIB_NAME} from the onnxruntime=={ORT_VERSION} wheel; \
+         --metadata-only skips detection"
+    )))
+}
+
+fn existing(p: &Path, source: OrtSource) -> Result<(PathBuf, OrtSource), Error> {
+    if p.is_file() {
+        Ok((p.to_path_buf(), source))
+    } else {
+        Err(Error::Runtime(format!(
+            "onnx runtime library {} (from {source}) does not exist",
+            p.display()
+        )))
+    }
+}
+
+static ENVIRONMENT: OnceLock<(ort::environment::Environment, PathBuf)> = OnceLock::new();
+
+/// The process's ONNX Runtime environment, loading the library at `path` the first time.
+/// Later calls return the first environment; asking for a different library then is an error,
+/// since a process can hold only one.
+pub fn environment(path: &Path) -> Result<&'static ort::environment::Environment, Error> {
+    if let Some((env, loaded)) = ENVIRONMENT.get() {
+        return if loaded == path {
+            Ok(env)
+        } else {
+            Err(Error::Runtime(format!(
+                "onnx runtime already loaded from {}, cannot also load {}",
+                loaded.display(),
+                path.display()
+            )))
+        };
+    }
+    let fail = |e: &dyn std::fmt::Display| {
+        Error::Runtime(format!(
+            "cannot load onnx runtime from {}: {e}",
+            path.display()
+        ))
+    };
+    // A concurrent first call may race us here; OnceLock keeps exactly one environment.
+    let env = ort::init_from(path)
+        .map_err(|e| fail(&e))?
+        .with_name("phiscrub")
+        .build()
+        .map_err(|e| fail(&e))?;
+    let (env, loaded) = ENVIRONMENT.get_or_init(|| (env, path.to_path_buf()));
+    if loaded != path {
+        return Err(Error::Runtime(format!(
+            "onnx runtime already loaded from {}",
+            loaded.display()
+        )));
+    }
+    Ok(env)
+}
+
+/// One model's manifest entry, as `models/MANIFEST` records it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ManifestEntry {
+    /// File name inside the models folder.
+    pub file: String,
+    /// sha256 of that file, lowercase hex.
+    pub sha256: String,
+    /// PyPI package the source model comes from.
+    pub source_package: String,
+    /// Its version.
+    pub source_version: String,
+    /// Licence of the model.
+    pub licence: String,
+}
+
+/// The manifest compiled into the binary, and the default models it describes.
+pub const EMBEDDED_MANIFEST: &str = include_str!("../../models/MANIFEST");
+const EMBEDDED_CENTERFACE: &[u8] = include_bytes!("../../models/centerface.onnx");
+
+/// A model file whose sha256 matched its manifest entry.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    /// The manifest's name for it (`centerface`).
+    pub name: String,
+    /// The checked bytes.
+    pub bytes: std::sync::Arc<[u8]>,
+    /// Its sha256, lowercase hex.
+    pub sha256: String,
+    /// Where it came from: `embedded` or the file's path.
+    pub origin: String,
+}
+
+/// Loads model `name`: from `dir` (its `MANIFEST` and file) when given, else the copy built
+/// into the binary. Refuses a file whose sha256 differs from the manifest.
+pub fn load_model(name: &str, dir: Option<&Path>) -> Result<ModelFile, Error> {
+    let (manifest, origin_dir) = match dir {
+        Some(d) => {
+            let path = d.join("MANIFEST");
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::Model(format!("{}: cannot read manifest: {e}", path.display()))
+            })?;
+            (text, Some(d))
+        }
+        None => (EMBEDDED_MANIFEST.to_string(), None),
+    };
+    let table: std::collections::BTreeMap<String, ManifestEntry> = toml::from_str(&manifest)
+        .map_err(|e| Error::Model(format!("models manifest is not valid: {e}")))?;
+    let entry = table
+        .get(name)
+        .ok_or_else(|| Error::Model(format!("models manifest has no entry for {name}")))?;
+    let (bytes, origin): (std::sync::Arc<[u8]>, String) = match origin_dir {
+        Some(d) => {
+            let path = d.join(&entry.file);
+            let b = std::fs::read(&path)
+                .map_err(|e| Error::Model(format!("{}: cannot read model: {e}", path.display())))?;
+            (b.into(), path.display().to_string())
+        }
+        None if name == "centerface" => (EMBEDDED_CENTERFACE.into(), "embedded".to_string()),
+        None => return Err(Error::Model(format!("no built-in model {name}"))),
+    };
+    let sha256 = hex(&Sha256::digest(&bytes));
+    if !sha256.eq_ignore_ascii_case(&entry.sha256) {
+        return Err(Error::Model(format!(
+            "{origin}: sha256 {sha256} does not match the manifest's {} for {name}; \
+             re-create it with the script in models/",
+            entry.sha256
+        )));
+    }
+    Ok(ModelFile {
+        name: name.to_string(),
+        bytes,
+        sha256,
+        origin,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A model running in an ONNX Runtime session, one per worker thread.
+pub struct OrtModel {
+    session: Session,
+}
+
+impl OrtModel {
+    /// Creates a session for `model` with `intra_threads` threads that do not spin while idle.
+    pub fn new(
+        env: &ort::environment::Environment,
+        model: &ModelFile,
+        intra_threads: usize,
+    ) -> Result<OrtModel, Error> {
+        let fail = |e: &dyn std::fmt::Display| {
+            Error::Model(format!("{} ({}): {e}", model.name, model.origin))
+        };
+        let session = Session::builder(env)
+            .map_err(|e| fail(&e))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| fail(&e))?
+            .with_intra_threads(intra_threads.max(1))
+            .map_err(|e| fail(&e))?
+            .with_inter_threads(1)
+            .map_err(|e| fail(&e))?
+            .with_intra_op_spinning(false)
+            .map_err(|e| fail(&e))?
+            .with_inter_op_spinning(false)
+            .map_err(|e| fail(&e))?
+            .commit_from_memory(&model.bytes)
+            .map_err(|e| fail(&e))?;
+        Ok(OrtModel { session })
+    }
+}
+
+impl Model for OrtModel {
+    fn run(&mut self, input: &Tensor) -> Result<Vec<Tensor>, String> {
+        let shape: Vec<i64> = input.shape.iter().map(|&d| d as i64).collect();
+        let value =
+            TensorRef::from_array_view((shape, &input.data[..])).map_err(|e| e.to_string())?;
+        let outputs = self
+            .session
+            .run(ort::inputs![value])
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(outputs.len());
+        for (_, v) in outputs.iter() {
+            let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+            out.push(Tensor {
+                shape: shape.iter().map(|&d| d.max(0) as usize).collect(),
+                data: data.to_vec(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_model_matches_its_manifest() {
+        let m = load_model("centerface", None).unwrap();
+        assert_eq!(m.origin, "embedded");
+        assert_eq!(m.sha256.len(), 64);
+    }
+
+    #[test]
+    fn a_model_that_does_not_match_its_manifest_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("MANIFEST"), EMBEDDED_MANIFEST).unwrap();
+        let mut bytes = EMBEDDED_CENTERFACE.to_vec();
+        bytes[1000] ^= 1;
+        std::fs::write(dir.path().join("centerface.onnx"), bytes).unwrap();
+        let e = load_model("centerface", Some(dir.path())).unwrap_err();
+        assert!(e.to_string().contains("does not match the manifest"), "{e}");
+        assert_eq!(e.code(), "model");
+    }
+
+    #[test]
+    fn an_explicit_runtime_path_that_does_not_exist_is_an_error() {
+        let e = locate(Some(Path::new("/nonexistent/libonnxruntime.so"))).unwrap_err();
+        assert!(
+            e.to_string().contains("/nonexistent/libonnxruntime.so"),
+            "{e}"
+        );
+    }
+}
