@@ -58,7 +58,7 @@ fn decode_heif(input: &[u8], limits: &Limits) -> Result<DynamicImage, Error> {
     Ok(DynamicImage::ImageRgb8(img))
 }
 
-/// Encodes pixels as JPEG (`jpeg_quality`), PNG or lossless WebP.
+/// Encodes pixels as JPEG (`jpeg_quality`), PNG, lossless WebP or a single-frame GIF.
 pub fn encode(format: Format, img: &DynamicImage, jpeg_quality: u8) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let enc = |e: image::ImageError| Error::encode(format, e);
@@ -90,6 +90,13 @@ pub fn encode(format: Format, img: &DynamicImage, jpeg_quality: u8) -> Result<Ve
             };
             img.write_with_encoder(WebPEncoder::new_lossless(&mut out))
                 .map_err(enc)?
+        }
+        Format::Gif => {
+            // A single still frame: GIFs with faces are only covered when not animated.
+            let frame = image::Frame::new(img.to_rgba8());
+            let mut enc = GifEncoder::new(&mut out);
+            enc.encode_frame(frame)
+                .map_err(|e| Error::encode(Format::Gif, e))?;
         }
         other => return Err(Error::encode(other, "not an output format")),
     }

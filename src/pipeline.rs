@@ -132,6 +132,7 @@ impl Scrubber {
                     DynamicImage::ImageRgb8(rgb) => engine.detect(rgb)?,
                     other => engine.detect(&other.to_rgb8())?,
                 };
+                notes.append(&mut detections.notes);
             }
             let (w, h) = (img.width(), img.height());
             for m in manual {
@@ -178,8 +179,12 @@ impl Scrubber {
                     .or(scan.jpeg_quality)
                     .unwrap_or(DEFAULT_JPEG_QUALITY);
                 let encoded = codec::encode(out_format, &img, quality)?;
-                // Our own encoders add headers (JFIF); the same allowlist applies to them.
-                let bytes = formats::strip(out_format, &encoded, 1)?;
+                // Our own encoders add headers (JFIF); the same allowlist applies to them. GIF
+                // has no strip of its own: its verifier accepts only images and looping.
+                let bytes = match out_format {
+                    Format::Gif => encoded,
+                    _ => formats::strip(out_format, &encoded, 1)?,
+                };
                 verify_covered(out_format, &bytes, &img, &detections.regions, &self.options)?;
                 (bytes, w, h, Path::Reencoded)
             }

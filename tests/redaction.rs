@@ -339,3 +339,40 @@ fn a_covered_jpeg_keeps_its_quality_level() {
     let decoded = image::load_from_memory(&out).unwrap().to_rgb8();
     assert!(share(&decoded, face_box(), |p| p.iter().all(|&c| c < 40)) > 0.99);
 }
+
+#[test]
+fn a_face_in_a_still_gif_is_covered_and_it_stays_a_gif() {
+    let (t, input) = portrait();
+    let gif = t.path().join("portrait.gif");
+    image::open(&input).unwrap().save(&gif).unwrap();
+    scrub(&["-q"], &gif);
+    let out = t.path().join("scrubbed/portrait.gif");
+    assert!(fs::read(&out).unwrap().starts_with(b"GIF8"));
+    let decoded = image::open(&out).unwrap().to_rgb8();
+    // Palette quantisation may pick a near-black for the fill.
+    assert!(share(&decoded, face_box(), |p| p.iter().all(|&c| c < 40)) > 0.99);
+}
+
+#[test]
+fn an_animation_is_refused_with_detection_on_and_scrubbed_with_metadata_only() {
+    let t = tempfile::tempdir().unwrap();
+    let gif = t.path().join("anim.gif");
+    {
+        let mut enc = image::codecs::gif::GifEncoder::new(fs::File::create(&gif).unwrap());
+        for v in [40u8, 200] {
+            let frame = image::RgbaImage::from_pixel(16, 16, image::Rgba([v, v, v, 255]));
+            enc.encode_frame(image::Frame::new(frame)).unwrap();
+        }
+    }
+    let o = bin().arg(&gif).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("anim.gif: ") && err.contains("every frame"),
+        "{err}"
+    );
+    assert!(!t.path().join("scrubbed/anim.gif").exists());
+    let o = bin().arg("--metadata-only").arg(&gif).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(t.path().join("scrubbed/anim.gif").exists());
+}
