@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 
 use image::{DynamicImage, RgbImage};
@@ -207,16 +208,21 @@ fn faces_in_real_photos_are_covered_upright_and_turned() {
     let mut failed = Vec::new();
     for (deg, t) in &tallies {
         let share = f64::from(t.covered) / f64::from(t.faces.max(1));
-        println!(
-            "turned {deg:>3}°: {}/{} faces >= {MIN_FACE} px at least {:.0}% covered = {:.1}%",
+        // Written to stderr directly, past the test harness's capture, so the figures show
+        // in every `cargo test` log, passing or not.
+        let mut err = std::io::stderr();
+        writeln!(
+            err,
+            "faces: turned {deg:>3}°: {}/{} faces >= {MIN_FACE} px at least {:.0}% covered = {:.1}%",
             t.covered,
             t.faces,
             COVERED * 100.0,
             share * 100.0
-        );
+        )
+        .unwrap();
         if std::env::var_os("PHISCRUB_TEST_VERBOSE").is_some() {
             for m in &t.misses {
-                println!("  missed {m}");
+                writeln!(err, "  missed {m}").unwrap();
             }
         }
         if share < REQUIRED {

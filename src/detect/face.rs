@@ -43,6 +43,11 @@ pub struct FaceParams {
     /// Turned passes use this `min_face` instead (in original pixels), trading recall of tiny
     /// sideways faces for time. Default 20: the same as upright.
     pub turned_min_face: f32,
+    /// Most pixels the tiled pass of one turn may look at. Default 48 MP: a 48 MP phone photo
+    /// is still searched at full size; a bigger image is searched smaller, so its smallest
+    /// findable face grows, and the report says so. Bounds the time a hostile 200 MP file
+    /// can take.
+    pub max_tile_pixels: f64,
     /// Intersection over union above which two detections are one face. Default 0.3 (the
     /// model's reference decoder).
     pub nms_iou: f32,
@@ -69,6 +74,7 @@ impl Default for FaceParams {
             overlap: 160,
             turns: true,
             turned_min_face: 20.0,
+            max_tile_pixels: 48e6,
             nms_iou: 0.3,
             nms_contain: 0.8,
             margin: [0.3, 0.4, 0.3, 0.3],
@@ -94,6 +100,8 @@ pub struct Found {
     pub faces: Vec<Candidate>,
     /// Candidates between the review threshold and the threshold that overlap no face.
     pub review: Vec<Candidate>,
+    /// What the user should know about the search (a size limit that was applied).
+    pub notes: Vec<String>,
 }
 
 /// Finds faces in an upright RGB image with a CenterFace model.
@@ -122,7 +130,15 @@ pub fn detect(model: &mut dyn Model, img: &RgbImage, p: &FaceParams) -> Result<F
             });
         }
     }
-    Ok(merge(all, p))
+    let mut found = merge(all, p);
+    let smallest = p.min_face_model / tile_scale(w, h, p, p.min_face);
+    if smallest > p.min_face * 1.01 {
+        found.notes.push(format!(
+            "{w}x{h} is over the {:.0} MP search limit: faces under {smallest:.0} px may be missed",
+            p.max_tile_pixels / 1e6
+        ));
+    }
+    Ok(found)
 }
 
 /// Splits candidates into kept faces and review-only ones, each merged by NMS.
@@ -150,7 +166,11 @@ fn merge(all: Vec<Candidate>, p: &FaceParams) -> Found {
                 .all(|f| f.rect.intersect(&c.rect).area() < 0.3 * c.rect.area())
         })
         .collect();
-    Found { faces, review }
+    Found {
+        faces,
+        review,
+        notes: Vec::new(),
+    }
 }
 
 /// The passes over one (possibly turned) image: the whole image at `whole_side`, plus tiles
@@ -164,7 +184,7 @@ fn detect_upright(
 ) -> Result<Vec<(Rect, f32)>, String> {
     let (w, h) = img.dimensions();
     let whole_scale = (p.whole_side as f32 / w.max(h) as f32).min(1.0);
-    let tile_scale = (p.min_face_model / min_face).min(2.0);
+    let tile_scale = tile_scale(w, h, p, min_face);
     let mut out = Vec::new();
     let mut run = |src: &RgbImage, tile: Tile| -> Result<(), String> {
         let crop = imageops::crop_imm(src, tile.x, tile.y, tile.w, tile.h).to_image();
@@ -202,6 +222,13 @@ fn detect_upright(
         }
     }
     Ok(out)
+}
+
+/// The scale of the tiled pass: a `min_face` face becomes `min_face_model` pixels (at most
+/// 2x enlargement), unless that would exceed `max_tile_pixels`.
+fn tile_scale(w: u32, h: u32, p: &FaceParams, min_face: f32) -> f32 {
+    let cap = (p.max_tile_pixels / (f64::from(w) * f64::from(h))).sqrt() as f32;
+    (p.min_face_model / min_face).min(2.0).min(cap)
 }
 
 /// Runs the model on one window (padded to multiples of 32) and decodes boxes at or above
@@ -431,6 +458,25 @@ mod tests {
         let f = found.faces[0].rect;
         assert!(f.intersect(&want).area() / want.area() > 0.99, "{f:?}");
         assert!(f.iou(&want) > 0.8, "{f:?}");
+    }
+
+    #[test]
+    fn a_huge_image_is_searched_within_the_pixel_budget_and_says_so() {
+        let img = with_square(4000, 3000, (100, 100, 40, 40));
+        let mut net = FakeNet { shapes: vec![] };
+        let p = FaceParams {
+            turns: false,
+            max_tile_pixels: 3e6,
+            ..FaceParams::default()
+        };
+        let found = detect(&mut net, &img, &p).unwrap();
+        // 12 MP searched as 3 MP: half the size, so 20 px faces become 10 px...
+        let pixels: usize = net.shapes[1..].iter().map(|s| s[2] * s[3]).sum();
+        assert!(pixels < 5_000_000, "{pixels}");
+        // ...and the report learns that faces under 40 px may be missed.
+        assert_eq!(found.notes.len(), 1);
+        assert!(found.notes[0].contains("under 40 px"), "{:?}", found.notes);
+        assert_eq!(found.faces.len(), 1);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct Detections {
     pub regions: Vec<Region>,
     /// Candidates just under the threshold: not covered, but the file needs a human look.
     pub review: Vec<Region>,
+    /// Limits applied to the search, for the report.
+    pub notes: Vec<String>,
 }
 
 /// Where to find the runtime and models, and how to detect.
@@ -170,6 +172,7 @@ impl Engine {
         Detections {
             regions: found.faces.iter().map(region).collect(),
             review: found.review.iter().map(region).collect(),
+            notes: found.notes,
         }
     }
 }
