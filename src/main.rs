@@ -59,11 +59,14 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
     if let (Some(r), Some(p)) = (&regions, &args.regions) {
         let unmatched = plan.attach_regions(r);
         if let Some(first) = unmatched.first() {
+            let more = match unmatched.len() - 1 {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
             anyhow::bail!(
-                "{}: names {} (and {} more), which is not among the input images",
+                "{}: names {}{more}, which matches none of the input images",
                 p.display(),
                 first.display(),
-                unmatched.len() - 1
             );
         }
     }

@@ -138,8 +138,15 @@ impl Scrubber {
             for m in manual {
                 let rect = m.clamp(w, h);
                 if rect.area() == 0.0 {
-                    notes.push("a manual region lies outside the image".to_string());
-                    continue;
+                    // Likely coordinates for another image or orientation: what the user
+                    // wanted covered would stay visible, so the file fails.
+                    return Err(Error::Detect(format!(
+                        "manual region [{}, {}, {}, {}] lies outside the {w}x{h} image",
+                        m.x0,
+                        m.y0,
+                        m.w(),
+                        m.h()
+                    )));
                 }
                 detections.regions.push(Region {
                     kind: RegionKind::Manual,

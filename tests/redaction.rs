@@ -211,6 +211,26 @@ fn manual_regions_are_covered_and_reported() {
 }
 
 #[test]
+fn a_manual_region_outside_the_image_fails_that_file() {
+    let (t, input) = portrait();
+    let regions = t.path().join("regions.json");
+    fs::write(
+        &regions,
+        format!(r#"{{"{PORTRAIT}": [[600, 10, 40, 30]]}}"#),
+    )
+    .unwrap();
+    let o = bin()
+        .args(["--regions", regions.to_str().unwrap()])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("lies outside the 512x512 image"), "{err}");
+    assert!(!output_of(&input).exists());
+}
+
+#[test]
 fn a_regions_file_naming_an_unknown_image_stops_the_run() {
     let (t, input) = portrait();
     let regions = t.path().join("regions.json");
