@@ -1,10 +1,14 @@
 //! phiscrub de-identifies clinical and workplace photos before they are shared.
 //!
 //! This crate removes every piece of identifying metadata from JPEG, PNG, WebP, GIF, TIFF and
-//! HEIC/HEIF files using strict per-format allowlists, bakes orientation and colour into the
+//! HEIC/HEIF files using strict per-format allowlists, covers faces found by the
+//! [`detect::Engine`] (CenterFace on ONNX Runtime), bakes orientation and colour into the
 //! pixels where it must re-encode, and verifies every output before handing it back. It fails
-//! closed: an image that cannot be fully scrubbed and verified yields an [`Error`], never
-//! partial output.
+//! closed: an image that cannot be fully scrubbed, searched and verified yields an [`Error`],
+//! never partial output.
+//!
+//! A [`Scrubber`] is built with an engine ([`Scrubber::new`]) or, when only metadata is
+//! wanted, with [`Scrubber::metadata_only`], as in this example, which needs no ONNX Runtime:
 //!
 //! ```
 //! use phiscrub::{Options, Scrubber};

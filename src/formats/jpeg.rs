@@ -249,71 +249,18 @@ fn trailer_name(trailer: &[u8]) -> &'static str {
 }
 
 /// The IJG (libjpeg) luminance table at quality 50, whose scaled copies nearly every encoder
-/// writes. Only its sum is needed, so the order (natural or zigzag) does not matter.
-const IJG_LUMA_SUM: u32 = 16
-    + 11
-    + 10
-    + 16
-    + 24
-    + 40
-    + 51
-    + 61
-    + 12
-    + 12
-    + 14
-    + 19
-    + 26
-    + 58
-    + 60
-    + 55
-    + 14
-    + 13
-    + 16
-    + 24
-    + 40
-    + 57
-    + 69
-    + 56
-    + 14
-    + 17
-    + 22
-    + 29
-    + 51
-    + 87
-    + 80
-    + 62
-    + 18
-    + 22
-    + 37
-    + 56
-    + 68
-    + 109
-    + 103
-    + 77
-    + 24
-    + 35
-    + 55
-    + 64
-    + 81
-    + 104
-    + 113
-    + 92
-    + 49
-    + 64
-    + 78
-    + 87
-    + 103
-    + 121
-    + 120
-    + 101
-    + 72
-    + 92
-    + 95
-    + 98
-    + 112
-    + 100
-    + 103
-    + 99;
+/// writes. Only its sum is used, so the order (natural or zigzag) does not matter.
+#[rustfmt::skip]
+const IJG_LUMA: [u16; 64] = [
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99,
+];
 
 /// Estimates the IJG quality of a DQT payload from its table 0 (luminance): the inverse of
 /// libjpeg's `jpeg_quality_scaling` applied to the table's scale against the standard one.
@@ -333,7 +280,8 @@ pub fn estimate_quality(dqt: &[u8]) -> Option<u8> {
     if sum == 0 {
         return None;
     }
-    let scale = f64::from(sum) * 100.0 / f64::from(IJG_LUMA_SUM);
+    let standard: u32 = IJG_LUMA.iter().map(|&v| u32::from(v)).sum();
+    let scale = f64::from(sum) * 100.0 / f64::from(standard);
     let q = if scale <= 100.0 {
         (200.0 - scale) / 2.0
     } else {
