@@ -1,8 +1,10 @@
 //! Faces with CenterFace: the passes over an image (whole, tiled, turned), the model's input
 //! tensor and the decoding of its heatmaps into boxes in upright original pixels.
 
+use std::borrow::Cow;
+
 use image::imageops::{self, FilterType};
-use image::RgbImage;
+use image::{GenericImageView, Rgb, RgbImage};
 
 use super::geometry::{self, Rect, Tile, Turn};
 use super::{Model, Tensor};
@@ -194,9 +196,10 @@ fn detect_upright(
     let whole_scale = (p.whole_side as f32 / w.max(h) as f32).min(1.0);
     let tile_scale = tile_scale(w, h, p, min_face);
     let mut out = Vec::new();
+    // Tiles are views: the model's input tensor is the only copy made of their pixels.
     let mut run = |src: &RgbImage, tile: Tile| -> Result<(), String> {
-        let crop = imageops::crop_imm(src, tile.x, tile.y, tile.w, tile.h).to_image();
-        for (r, s) in run_model(model, &crop, p.review_threshold)? {
+        let view = imageops::crop_imm(src, tile.x, tile.y, tile.w, tile.h);
+        for (r, s) in run_model(model, &*view, p.review_threshold)? {
             out.push((tile.to_source(&r), s));
         }
         Ok(())
@@ -204,9 +207,9 @@ fn detect_upright(
     let resized = |scale: f32| {
         let (sw, sh) = geometry::scaled_size(w, h, scale);
         if (sw, sh) == (w, h) {
-            img.clone()
+            Cow::Borrowed(img)
         } else {
-            imageops::resize(img, sw, sh, FilterType::Triangle)
+            Cow::Owned(imageops::resize(img, sw, sh, FilterType::Triangle))
         }
     };
     let whole = resized(whole_scale);
@@ -251,7 +254,7 @@ fn tile_scale(w: u32, h: u32, p: &FaceParams, min_face: f32) -> f32 {
 /// `min_score`, in the window's pixels.
 fn run_model(
     model: &mut dyn Model,
-    img: &RgbImage,
+    img: &impl GenericImageView<Pixel = Rgb<u8>>,
     min_score: f32,
 ) -> Result<Vec<(Rect, f32)>, String> {
     let input = to_tensor(img);
@@ -261,13 +264,13 @@ fn run_model(
 
 /// CenterFace's input: NCHW float RGB in 0..255, zero-padded right and bottom to multiples of
 /// 32 (the network downsamples five times).
-pub fn to_tensor(img: &RgbImage) -> Tensor {
+pub fn to_tensor(img: &impl GenericImageView<Pixel = Rgb<u8>>) -> Tensor {
     let (w, h) = img.dimensions();
     let pw = w.div_ceil(32) as usize * 32;
     let ph = h.div_ceil(32) as usize * 32;
     let plane = pw * ph;
     let mut data = vec![0f32; 3 * plane];
-    for (x, y, px) in img.enumerate_pixels() {
+    for (x, y, px) in img.pixels() {
         let i = y as usize * pw + x as usize;
         for c in 0..3 {
             data[c * plane + i] = f32::from(px.0[c]);
