@@ -39,13 +39,6 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
         eprintln!("phiscrub: no files or folders given\n\nUsage: phiscrub [OPTIONS] PATH...\n       phiscrub inspect FILE...\n\nFor more information, try '--help'.");
         return Ok(ExitCode::from(2));
     }
-    // First everything the user typed is checked; no file is touched until it all holds.
-    let regions = match &args.regions {
-        Some(p) => {
-            Some(batch::read_regions(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
-        }
-        None => None,
-    };
     let batch_opts = BatchOptions {
         out: args.out.clone(),
         overwrite: args.overwrite,
@@ -56,8 +49,11 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
         },
     };
     let mut plan = batch::plan(&args.paths, &batch_opts);
-    if let (Some(r), Some(p)) = (&regions, &args.regions) {
-        let unmatched = plan.attach_regions(r);
+    // Everything the user typed is checked before any file is touched.
+    if let Some(p) = &args.regions {
+        let regions =
+            batch::read_regions(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        let unmatched = plan.attach_regions(&regions);
         if let Some(first) = unmatched.first() {
             let more = match unmatched.len() - 1 {
                 0 => String::new(),

@@ -100,9 +100,12 @@ impl Scrubber {
             None
         };
         let looks = self.engine.is_some() || !manual.is_empty();
+        // Pixels are decoded when something must look at them or when re-encoding anyway
+        // (a GIF without regions is re-rendered frame by frame instead).
+        let needs_pixels = looks || (reason.is_some() && format != Format::Gif);
         let animated = scan.animated
             || (format == Format::Gif && looks && formats::gif::frame_count(input)? > 1);
-        if animated && (looks || (reason.is_some() && format != Format::Gif)) {
+        if animated && needs_pixels {
             let why = if looks {
                 "faces cannot be covered in every frame of an animation (use --metadata-only \
                  for its metadata alone)"
@@ -116,10 +119,9 @@ impl Scrubber {
             return Err(Error::unsupported(format, why));
         }
 
-        // Pixels are decoded when something must look at them or when re-encoding anyway.
         let mut pixels = None;
         let mut detections = Detections::default();
-        if looks || (reason.is_some() && format != Format::Gif) {
+        if needs_pixels {
             let mut img = codec::decode(format, input, &self.options.limits)?;
             if let Verdict::Convert(profile) = &colour {
                 img = color::to_srgb(img, profile).map_err(|e| Error::decode(format, e))?;
@@ -283,7 +285,10 @@ fn verify_covered(
     let decoded = codec::decode(format, bytes, &options.limits)
         .map_err(|e| Error::Verify(format!("output does not decode: {e}")))?
         .to_rgb8();
-    let want = covered.to_rgb8();
+    let want = match covered.as_rgb8() {
+        Some(rgb) => std::borrow::Cow::Borrowed(rgb),
+        None => std::borrow::Cow::Owned(covered.to_rgb8()),
+    };
     if decoded.dimensions() != want.dimensions() {
         return Err(Error::Verify(
             "output size differs from the covered image".into(),

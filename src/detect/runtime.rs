@@ -103,8 +103,8 @@ static ENVIRONMENT: OnceLock<(ort::environment::Environment, PathBuf)> = OnceLoc
 /// Later calls return the first environment; asking for a different library then is an error,
 /// since a process can hold only one.
 pub fn environment(path: &Path) -> Result<&'static ort::environment::Environment, Error> {
-    if let Some((env, loaded)) = ENVIRONMENT.get() {
-        return if loaded == path {
+    let same = |(env, loaded): &'static (ort::environment::Environment, PathBuf)| {
+        if loaded == path {
             Ok(env)
         } else {
             Err(Error::Runtime(format!(
@@ -112,7 +112,10 @@ pub fn environment(path: &Path) -> Result<&'static ort::environment::Environment
                 loaded.display(),
                 path.display()
             )))
-        };
+        }
+    };
+    if let Some(first) = ENVIRONMENT.get() {
+        return same(first);
     }
     let fail = |e: &dyn std::fmt::Display| {
         Error::Runtime(format!(
@@ -126,14 +129,7 @@ pub fn environment(path: &Path) -> Result<&'static ort::environment::Environment
         .with_name("phiscrub")
         .build()
         .map_err(|e| fail(&e))?;
-    let (env, loaded) = ENVIRONMENT.get_or_init(|| (env, path.to_path_buf()));
-    if loaded != path {
-        return Err(Error::Runtime(format!(
-            "onnx runtime already loaded from {}",
-            loaded.display()
-        )));
-    }
-    Ok(env)
+    same(ENVIRONMENT.get_or_init(|| (env, path.to_path_buf())))
 }
 
 /// One model's manifest entry, as `models/MANIFEST` records it.
