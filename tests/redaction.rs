@@ -47,6 +47,16 @@ fn scrub(args: &[&str], input: &Path) -> std::process::Output {
     o
 }
 
+/// Runs `cmd`, which must stop the whole run (exit 2) before any output is written beside
+/// `input`; returns its stderr.
+fn stopped(cmd: &mut std::process::Command, input: &Path) -> String {
+    let o = cmd.arg(input).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!input.parent().unwrap().join("scrubbed").exists());
+    err
+}
+
 fn output_of(input: &Path) -> PathBuf {
     input.parent().unwrap().join("scrubbed").join(PORTRAIT)
 }
@@ -235,45 +245,28 @@ fn a_regions_file_naming_an_unknown_image_stops_the_run() {
     let (t, input) = portrait();
     let regions = t.path().join("regions.json");
     fs::write(&regions, r#"{"not_here.jpg": [[0, 0, 10, 10]]}"#).unwrap();
-    let o = bin()
-        .args(["--regions", regions.to_str().unwrap()])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stopped(bin().args(["--regions", regions.to_str().unwrap()]), &input);
     assert!(err.contains("not_here.jpg"), "{err}");
-    assert!(!t.path().join("scrubbed").exists());
 }
 
 #[test]
 fn a_missing_onnx_runtime_stops_before_any_file_is_touched() {
     let (t, input) = portrait();
-    let o = bin()
-        .args(["--ort-lib", "/nonexistent/libonnxruntime.so.1.32.0"])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stopped(
+        bin().args(["--ort-lib", "/nonexistent/libonnxruntime.so.1.32.0"]),
+        &input,
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("/nonexistent/libonnxruntime.so.1.32.0"),
         "{err}"
     );
-    assert!(!t.path().join("scrubbed").exists());
 
     // The same through the environment variable, and with a file that is not a library.
     let fake = t.path().join("libonnxruntime.so.1.32.0");
     fs::write(&fake, b"not a shared library").unwrap();
-    let o = bin()
-        .env("ORT_DYLIB_PATH", &fake)
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot load onnx runtime"));
-    assert!(!t.path().join("scrubbed").exists());
+    let err = stopped(bin().env("ORT_DYLIB_PATH", &fake), &input);
+    assert!(err.contains("cannot load onnx runtime"), "{err}");
 }
 
 #[test]
@@ -287,15 +280,8 @@ fn a_model_that_does_not_match_its_manifest_stops_the_run() {
     let n = onnx.len();
     onnx[n / 2] ^= 0x40;
     fs::write(models.join("centerface.onnx"), onnx).unwrap();
-    let o = bin()
-        .args(["--models", models.to_str().unwrap()])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stopped(bin().args(["--models", models.to_str().unwrap()]), &input);
     assert!(err.contains("does not match the manifest"), "{err}");
-    assert!(!t.path().join("scrubbed").exists());
 }
 
 #[test]
