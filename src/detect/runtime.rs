@@ -150,6 +150,7 @@ pub struct ManifestEntry {
 /// The manifest compiled into the binary, and the default models it describes.
 pub const EMBEDDED_MANIFEST: &str = include_str!("../../models/MANIFEST");
 const EMBEDDED_CENTERFACE: &[u8] = include_bytes!("../../models/centerface.onnx");
+const EMBEDDED_PPOCR_DET: &[u8] = include_bytes!("../../models/ppocr_det.onnx");
 
 /// A model file whose sha256 matched its manifest entry.
 #[derive(Debug, Clone)]
@@ -189,8 +190,14 @@ pub fn load_model(name: &str, dir: Option<&Path>) -> Result<ModelFile, Error> {
                 .map_err(|e| Error::Model(format!("{}: cannot read model: {e}", path.display())))?;
             (b.into(), path.display().to_string())
         }
-        None if name == "centerface" => (EMBEDDED_CENTERFACE.into(), "embedded".to_string()),
-        None => return Err(Error::Model(format!("no built-in model {name}"))),
+        None => {
+            let bytes = match name {
+                "centerface" => EMBEDDED_CENTERFACE,
+                "ppocr_det" => EMBEDDED_PPOCR_DET,
+                _ => return Err(Error::Model(format!("no built-in model {name}"))),
+            };
+            (bytes.into(), "embedded".to_string())
+        }
     };
     let sha256 = hex(&Sha256::digest(&bytes));
     if !sha256.eq_ignore_ascii_case(&entry.sha256) {
@@ -271,10 +278,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn built_in_model_matches_its_manifest() {
-        let m = load_model("centerface", None).unwrap();
-        assert_eq!(m.origin, "embedded");
-        assert_eq!(m.sha256.len(), 64);
+    fn built_in_models_match_their_manifest() {
+        for name in ["centerface", "ppocr_det"] {
+            let m = load_model(name, None).unwrap();
+            assert_eq!(m.origin, "embedded");
+            assert_eq!(m.sha256.len(), 64);
+        }
     }
 
     #[test]
