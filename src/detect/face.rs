@@ -1,12 +1,10 @@
 //! Faces with CenterFace: the passes over an image (whole, tiled, turned), the model's input
 //! tensor and the decoding of its heatmaps into boxes in upright original pixels.
 
-use std::borrow::Cow;
-
-use image::imageops::{self, FilterType};
 use image::{GenericImageView, Rgb, RgbImage};
 
-use super::geometry::{self, Rect, Tile, Turn};
+use super::geometry::{self, Rect, Turn};
+use super::search::{self, Windows};
 use super::{Model, Tensor};
 
 /// Tuning of face detection. Every number says where it came from.
@@ -119,14 +117,7 @@ pub fn detect(model: &mut dyn Model, img: &RgbImage, p: &FaceParams) -> Result<F
     let (w, h) = img.dimensions();
     let turns: &[Turn] = if p.turns { &Turn::ALL } else { &[Turn::None] };
     let mut all = Vec::new();
-    for &turn in turns {
-        let turned;
-        let view = if turn == Turn::None {
-            img
-        } else {
-            turned = turn.apply(img);
-            &turned
-        };
+    search::each_turn(img, turns, |view, turn| -> Result<(), String> {
         let min_face = if turn == Turn::None {
             p.min_face
         } else {
@@ -139,15 +130,18 @@ pub fn detect(model: &mut dyn Model, img: &RgbImage, p: &FaceParams) -> Result<F
                 turn,
             });
         }
-    }
+        Ok(())
+    })?;
     let mut found = merge(all, p);
     let smallest = p.min_face_model / tile_scale(w, h, p, p.min_face);
-    if smallest > p.min_face * 1.01 {
-        found.notes.push(format!(
-            "{w}x{h} is over the {:.0} MP search limit: faces under {smallest:.0} px may be missed",
-            p.max_tile_pixels / 1e6
-        ));
-    }
+    found.notes.extend(search::limit_note(
+        w,
+        h,
+        "faces",
+        smallest,
+        p.min_face,
+        p.max_tile_pixels,
+    ));
     Ok(found)
 }
 
@@ -193,61 +187,27 @@ fn detect_upright(
     min_face: f32,
 ) -> Result<Vec<(Rect, f32)>, String> {
     let (w, h) = img.dimensions();
-    let whole_scale = (p.whole_side as f32 / w.max(h) as f32).min(1.0);
-    let tile_scale = tile_scale(w, h, p, min_face);
+    let windows = Windows {
+        whole_side: p.whole_side,
+        tile_scale: tile_scale(w, h, p, min_face),
+        tile: p.tile,
+        overlap: p.overlap,
+        single_pass_pixels: p.single_pass_pixels,
+    };
     let mut out = Vec::new();
-    // Tiles are views: the model's input tensor is the only copy made of their pixels.
-    let mut run = |src: &RgbImage, tile: Tile| -> Result<(), String> {
-        let view = imageops::crop_imm(src, tile.x, tile.y, tile.w, tile.h);
+    search::each_window(img, &windows, |view, tile| -> Result<(), String> {
         for (r, s) in run_model(model, &*view, p.review_threshold)? {
             out.push((tile.to_source(&r), s));
         }
         Ok(())
-    };
-    let resized = |scale: f32| {
-        let (sw, sh) = geometry::scaled_size(w, h, scale);
-        if (sw, sh) == (w, h) {
-            Cow::Borrowed(img)
-        } else {
-            Cow::Owned(imageops::resize(img, sw, sh, FilterType::Triangle))
-        }
-    };
-    let whole = resized(whole_scale);
-    let (ww, wh) = whole.dimensions();
-    run(
-        &whole,
-        Tile {
-            x: 0,
-            y: 0,
-            w: ww,
-            h: wh,
-            scale: ww as f32 / w as f32,
-        },
-    )?;
-    if tile_scale > whole_scale * 1.25 {
-        let src = resized(tile_scale);
-        let actual = src.width() as f32 / w as f32;
-        // Overlapping tiles look at some pixels twice or four times (2.4x the pixels for a
-        // 2 MP photo in 640 px tiles); an image small enough goes through in one piece.
-        let (sw, sh) = src.dimensions();
-        let tile = if f64::from(sw) * f64::from(sh) <= p.single_pass_pixels {
-            sw.max(sh)
-        } else {
-            p.tile
-        };
-        for mut t in geometry::tiles(w, h, tile_scale, tile, p.overlap) {
-            t.scale = actual;
-            run(&src, t)?;
-        }
-    }
+    })?;
     Ok(out)
 }
 
 /// The scale of the tiled pass: a `min_face` face becomes `min_face_model` pixels (at most
 /// 2x enlargement), unless that would exceed `max_tile_pixels`.
 fn tile_scale(w: u32, h: u32, p: &FaceParams, min_face: f32) -> f32 {
-    let cap = (p.max_tile_pixels / (f64::from(w) * f64::from(h))).sqrt() as f32;
-    (p.min_face_model / min_face).min(2.0).min(cap)
+    search::tile_scale(w, h, min_face, p.min_face_model, p.max_tile_pixels)
 }
 
 /// Runs the model on one window (padded to multiples of 32) and decodes boxes at or above

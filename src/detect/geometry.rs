@@ -209,13 +209,17 @@ pub struct Tile {
 impl Tile {
     /// Maps a box in the tile's own pixels back to the source image it was resized from.
     pub fn to_source(&self, r: &Rect) -> Rect {
-        let s = self.scale;
-        Rect {
-            x0: (r.x0 + self.x as f32) / s,
-            y0: (r.y0 + self.y as f32) / s,
-            x1: (r.x1 + self.x as f32) / s,
-            y1: (r.y1 + self.y as f32) / s,
-        }
+        let (x0, y0) = self.point_to_source(r.x0, r.y0);
+        let (x1, y1) = self.point_to_source(r.x1, r.y1);
+        Rect { x0, y0, x1, y1 }
+    }
+
+    /// Maps a point in the tile's own pixels back to the source image.
+    pub fn point_to_source(&self, x: f32, y: f32) -> (f32, f32) {
+        (
+            (x + self.x as f32) / self.scale,
+            (y + self.y as f32) / self.scale,
+        )
     }
 }
 
@@ -300,6 +304,207 @@ pub fn union(rects: impl IntoIterator<Item = Rect>) -> Option<Rect> {
         x1: a.x1.max(b.x1),
         y1: a.y1.max(b.y1),
     })
+}
+
+/// A rectangle at any angle: centre, size, and the unit direction of its width. Text lines and
+/// barcodes are covered as these rather than as their axis-aligned bounds, which for a slanted
+/// line would cover far more than the line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RotRect {
+    /// Centre.
+    pub c: [f32; 2],
+    /// Unit vector along the width.
+    pub u: [f32; 2],
+    /// Extent along `u`.
+    pub w: f32,
+    /// Extent across `u`.
+    pub h: f32,
+}
+
+impl RotRect {
+    /// An axis-aligned rectangle as a rotated one.
+    pub fn from_rect(r: &Rect) -> RotRect {
+        RotRect {
+            c: [(r.x0 + r.x1) / 2.0, (r.y0 + r.y1) / 2.0],
+            u: [1.0, 0.0],
+            w: r.w(),
+            h: r.h(),
+        }
+    }
+
+    /// The rectangle with corners `p[0]..p[3]` in order around it (as [`RotRect::corners`]
+    /// returns them); the width runs from `p[0]` to `p[1]`.
+    pub fn from_corners(p: &[[f32; 2]; 4]) -> RotRect {
+        let d = [p[1][0] - p[0][0], p[1][1] - p[0][1]];
+        let w = d[0].hypot(d[1]);
+        let h = (p[3][0] - p[0][0]).hypot(p[3][1] - p[0][1]);
+        let u = if w > 0.0 {
+            [d[0] / w, d[1] / w]
+        } else {
+            [1.0, 0.0]
+        };
+        let c = [
+            (p[0][0] + p[1][0] + p[2][0] + p[3][0]) / 4.0,
+            (p[0][1] + p[1][1] + p[2][1] + p[3][1]) / 4.0,
+        ];
+        RotRect { c, u, w, h }
+    }
+
+    /// The four corners, going round.
+    pub fn corners(&self) -> [[f32; 2]; 4] {
+        let (hw, hh) = (self.w / 2.0, self.h / 2.0);
+        let v = [-self.u[1], self.u[0]];
+        let at = |a: f32, b: f32| {
+            [
+                self.c[0] + a * self.u[0] + b * v[0],
+                self.c[1] + a * self.u[1] + b * v[1],
+            ]
+        };
+        [at(-hw, -hh), at(hw, -hh), at(hw, hh), at(-hw, hh)]
+    }
+
+    /// The shorter side.
+    pub fn short_side(&self) -> f32 {
+        self.w.min(self.h)
+    }
+
+    /// The same rectangle, `dw` longer at each end of its width and `dh` at each side of its
+    /// height.
+    pub fn grow(&self, dw: f32, dh: f32) -> RotRect {
+        RotRect {
+            w: (self.w + 2.0 * dw).max(0.0),
+            h: (self.h + 2.0 * dh).max(0.0),
+            ..*self
+        }
+    }
+
+    /// Whether point (`x`, `y`) lies inside.
+    pub fn contains(&self, x: f32, y: f32) -> bool {
+        let (dx, dy) = (x - self.c[0], y - self.c[1]);
+        let a = dx * self.u[0] + dy * self.u[1];
+        let b = -dx * self.u[1] + dy * self.u[0];
+        a.abs() <= self.w / 2.0 && b.abs() <= self.h / 2.0
+    }
+
+    /// The axis-aligned box around it.
+    pub fn bounds(&self) -> Rect {
+        let p = self.corners();
+        let (xs, ys) = (p.map(|q| q[0]), p.map(|q| q[1]));
+        let min = |v: [f32; 4]| v.into_iter().fold(f32::INFINITY, f32::min);
+        let max = |v: [f32; 4]| v.into_iter().fold(f32::NEG_INFINITY, f32::max);
+        Rect {
+            x0: min(xs),
+            y0: min(ys),
+            x1: max(xs),
+            y1: max(ys),
+        }
+    }
+
+    /// The rectangle after mapping its corners by `f`, a similarity (scaling, shifting, quarter
+    /// turns), under which a rectangle stays a rectangle.
+    pub fn map(&self, f: impl Fn(f32, f32) -> (f32, f32)) -> RotRect {
+        RotRect::from_corners(&self.corners().map(|[x, y]| {
+            let (a, b) = f(x, y);
+            [a, b]
+        }))
+    }
+
+    /// Whether the two overlap or come within `gap` of each other (separating axis test on
+    /// this one grown by `gap`).
+    pub fn near(&self, o: &RotRect, gap: f32) -> bool {
+        let a = self.grow(gap, gap).corners();
+        let b = o.corners();
+        let axes = [self.u, [-self.u[1], self.u[0]], o.u, [-o.u[1], o.u[0]]];
+        axes.iter().all(|ax| {
+            let proj = |p: &[[f32; 2]; 4]| {
+                p.iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), q| {
+                        let d = q[0] * ax[0] + q[1] * ax[1];
+                        (lo.min(d), hi.max(d))
+                    })
+            };
+            let ((a0, a1), (b0, b1)) = (proj(&a), proj(&b));
+            a0 <= b1 && b0 <= a1
+        })
+    }
+}
+
+/// The smallest-area rectangle at any angle holding all `points` (rotating calipers over
+/// their convex hull); `None` for no points.
+pub fn min_area_rect(points: &[[f32; 2]]) -> Option<RotRect> {
+    let hull = convex_hull(points);
+    match hull.len() {
+        0 => return None,
+        1 => {
+            return Some(RotRect {
+                c: hull[0],
+                u: [1.0, 0.0],
+                w: 0.0,
+                h: 0.0,
+            })
+        }
+        _ => {}
+    }
+    let mut best: Option<(f32, RotRect)> = None;
+    for i in 0..hull.len() {
+        let (p, q) = (hull[i], hull[(i + 1) % hull.len()]);
+        let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
+        let len = dx.hypot(dy);
+        if len == 0.0 {
+            continue;
+        }
+        let u = [dx / len, dy / len];
+        let (mut a0, mut a1, mut b0, mut b1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+        for h in &hull {
+            let a = h[0] * u[0] + h[1] * u[1];
+            let b = -h[0] * u[1] + h[1] * u[0];
+            (a0, a1, b0, b1) = (a0.min(a), a1.max(a), b0.min(b), b1.max(b));
+        }
+        let (w, ht) = (a1 - a0, b1 - b0);
+        let (am, bm) = ((a0 + a1) / 2.0, (b0 + b1) / 2.0);
+        let r = RotRect {
+            c: [am * u[0] - bm * u[1], am * u[1] + bm * u[0]],
+            u,
+            w,
+            h: ht,
+        };
+        if best.as_ref().is_none_or(|(area, _)| w * ht < *area) {
+            best = Some((w * ht, r));
+        }
+    }
+    best.map(|(_, r)| r)
+}
+
+/// Convex hull (Andrew's monotone chain), counter-clockwise, without collinear points.
+pub fn convex_hull(points: &[[f32; 2]]) -> Vec<[f32; 2]> {
+    let mut p = points.to_vec();
+    p.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+    p.dedup();
+    if p.len() < 3 {
+        return p;
+    }
+    let cross = |o: [f32; 2], a: [f32; 2], b: [f32; 2]| {
+        (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+    };
+    let mut hull: Vec<[f32; 2]> = Vec::with_capacity(2 * p.len());
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &[f32; 2]>> = if pass == 0 {
+            Box::new(p.iter())
+        } else {
+            Box::new(p.iter().rev())
+        };
+        for &q in iter {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0.0
+            {
+                hull.pop();
+            }
+            hull.push(q);
+        }
+        hull.pop();
+    }
+    hull
 }
 
 #[cfg(test)]

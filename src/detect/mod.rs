@@ -5,6 +5,7 @@
 pub mod face;
 pub mod geometry;
 pub mod runtime;
+pub mod search;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

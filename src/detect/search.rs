@@ -1,0 +1,115 @@
+//! How a detector looks at one image: once whole at a modest size for big things, then in
+//! overlapping tiles at the scale where the smallest thing it must find is still big enough
+//! for the model. Faces and text share this; only the numbers differ.
+
+use std::borrow::Cow;
+
+use image::imageops::{self, FilterType};
+use image::{RgbImage, SubImage};
+
+use super::geometry::{self, Tile, Turn};
+
+/// The passes over one image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Windows {
+    /// Long side of the whole-image pass, in model pixels (never enlarged).
+    pub whole_side: u32,
+    /// Scale of the tiled pass; it runs only when clearly finer than the whole pass.
+    pub tile_scale: f32,
+    /// Side of a tile in model pixels.
+    pub tile: u32,
+    /// Overlap between tiles in model pixels.
+    pub overlap: u32,
+    /// A tiled pass covering at most this many pixels goes to the model in one piece.
+    pub single_pass_pixels: f64,
+}
+
+/// The scale at which a thing `small` pixels tall in a `w` x `h` image becomes `small_model`
+/// pixels (at most 2x enlargement), unless the resized image would exceed `max_pixels`.
+pub fn tile_scale(w: u32, h: u32, small: f32, small_model: f32, max_pixels: f64) -> f32 {
+    let cap = (max_pixels / (f64::from(w) * f64::from(h))).sqrt() as f32;
+    (small_model / small).min(2.0).min(cap)
+}
+
+/// Calls `run` with each window of `img` the passes look at, and the tile that maps the
+/// window's pixels back to `img`. Windows are views: the model's input is the only copy.
+pub fn each_window<E>(
+    img: &RgbImage,
+    p: &Windows,
+    mut run: impl FnMut(SubImage<&RgbImage>, Tile) -> Result<(), E>,
+) -> Result<(), E> {
+    let (w, h) = img.dimensions();
+    let whole_scale = (p.whole_side as f32 / w.max(h) as f32).min(1.0);
+    let resized = |scale: f32| {
+        let (sw, sh) = geometry::scaled_size(w, h, scale);
+        if (sw, sh) == (w, h) {
+            Cow::Borrowed(img)
+        } else {
+            Cow::Owned(imageops::resize(img, sw, sh, FilterType::Triangle))
+        }
+    };
+    let whole = resized(whole_scale);
+    let (ww, wh) = whole.dimensions();
+    run(
+        imageops::crop_imm(&*whole, 0, 0, ww, wh),
+        Tile {
+            x: 0,
+            y: 0,
+            w: ww,
+            h: wh,
+            scale: ww as f32 / w as f32,
+        },
+    )?;
+    drop(whole);
+    if p.tile_scale > whole_scale * 1.25 {
+        let src = resized(p.tile_scale);
+        let actual = src.width() as f32 / w as f32;
+        // Overlapping tiles look at some pixels twice or four times (2.4x the pixels for a
+        // 2 MP photo in 640 px tiles); an image small enough goes through in one piece.
+        let (sw, sh) = src.dimensions();
+        let tile = if f64::from(sw) * f64::from(sh) <= p.single_pass_pixels {
+            sw.max(sh)
+        } else {
+            p.tile
+        };
+        for mut t in geometry::tiles(w, h, p.tile_scale, tile, p.overlap) {
+            t.scale = actual;
+            run(imageops::crop_imm(&*src, t.x, t.y, t.w, t.h), t)?;
+        }
+    }
+    Ok(())
+}
+
+/// Calls `run` with `img` under each of `turns`, making one turned copy at a time.
+pub fn each_turn<E>(
+    img: &RgbImage,
+    turns: &[Turn],
+    mut run: impl FnMut(&RgbImage, Turn) -> Result<(), E>,
+) -> Result<(), E> {
+    for &turn in turns {
+        if turn == Turn::None {
+            run(img, turn)?;
+        } else {
+            run(&turn.apply(img), turn)?;
+        }
+    }
+    Ok(())
+}
+
+/// The report's note when a `w` x `h` image had to be searched smaller than asked because
+/// of `max_pixels`, so that `what` (faces, text) under `smallest` pixels may be missed.
+pub fn limit_note(
+    w: u32,
+    h: u32,
+    what: &str,
+    smallest: f32,
+    asked: f32,
+    max_pixels: f64,
+) -> Option<String> {
+    (smallest > asked * 1.01).then(|| {
+        format!(
+            "{w}x{h} is over the {:.0} MP search limit: {what} under {smallest:.0} px may be missed",
+            max_pixels / 1e6
+        )
+    })
+}
