@@ -70,9 +70,22 @@ pub struct ScrubArgs {
     /// it (0.13) mark the file as needing review.
     #[arg(long, value_name = "SCORE", value_parser = parse_score)]
     pub face_threshold: Option<f32>,
+    /// Look only for these categories, comma-separated: face, text, barcode.
+    #[arg(long, value_name = "CATS", value_delimiter = ',', value_parser = parse_category, conflicts_with = "skip")]
+    pub only: Vec<StyleTarget>,
+    /// Do not look for these categories: face, text, barcode. Whatever is skipped stays
+    /// visible (keep a ruler's printed scale with --skip text only where no label, name or
+    /// date is in the photo).
+    #[arg(long, value_name = "CATS", value_delimiter = ',', value_parser = parse_category)]
+    pub skip: Vec<StyleTarget>,
+    /// Merge text boxes lying close together into blocks, so a monitor header or a label is
+    /// covered whole rather than word by word: on or off.
+    #[arg(long, value_name = "on|off", default_value = "on", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub text_blocks: bool,
     /// How to cover each kind of region: CATEGORY=STYLE, comma-separated. Categories: face,
-    /// manual, all. Styles: fill (solid colour, default), pixelate, blur (both coarse and
-    /// noisy so they cannot be undone).
+    /// text, barcode, manual, all. Styles: fill (solid colour, default), pixelate, blur (both
+    /// coarse and noisy; for text they are a known risk and warned about).
     #[arg(long, value_name = "CAT=STYLE", value_delimiter = ',', value_parser = parse_style)]
     pub style: Vec<(StyleTarget, StyleArg)>,
     /// Colour of fill, as RRGGBB hex.
@@ -108,6 +121,8 @@ pub enum ShapeArg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StyleTarget {
     Face,
+    Text,
+    Barcode,
     Manual,
     All,
 }
@@ -129,9 +144,15 @@ fn parse_style(s: &str) -> Result<(StyleTarget, StyleArg), String> {
         .ok_or_else(|| format!("'{s}' is not CATEGORY=STYLE (e.g. face=blur)"))?;
     let cat = match cat.trim() {
         "face" => StyleTarget::Face,
+        "text" => StyleTarget::Text,
+        "barcode" => StyleTarget::Barcode,
         "manual" => StyleTarget::Manual,
         "all" => StyleTarget::All,
-        other => return Err(format!("unknown category '{other}' (face, manual, all)")),
+        other => {
+            return Err(format!(
+                "unknown category '{other}' (face, text, barcode, manual, all)"
+            ))
+        }
     };
     let style = match style.trim() {
         "fill" => StyleArg::Fill,
@@ -140,6 +161,15 @@ fn parse_style(s: &str) -> Result<(StyleTarget, StyleArg), String> {
         other => return Err(format!("unknown style '{other}' (fill, pixelate, blur)")),
     };
     Ok((cat, style))
+}
+
+fn parse_category(s: &str) -> Result<StyleTarget, String> {
+    match s.trim() {
+        "face" => Ok(StyleTarget::Face),
+        "text" => Ok(StyleTarget::Text),
+        "barcode" => Ok(StyleTarget::Barcode),
+        other => Err(format!("unknown category '{other}' (face, text, barcode)")),
+    }
 }
 
 fn parse_color(s: &str) -> Result<Rgb, String> {

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use phiscrub::batch::{self, BatchOptions, Outcome, Rename, Status};
-use phiscrub::detect::{Engine, EngineConfig, FaceParams};
+use phiscrub::detect::{Categories, Engine, EngineConfig, FaceParams, RegionKind, TextParams};
 use phiscrub::redact::{Redaction, Shape, Style};
 use phiscrub::{Options, Scrubber};
 
@@ -84,10 +84,17 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
     };
     let scrubber = if args.metadata_only {
         if args.verbose {
-            eprintln!("phiscrub: metadata only, no face detection");
+            eprintln!("phiscrub: metadata only, no detection");
         }
         Scrubber::metadata_only(options)
     } else {
+        let categories = categories(args)?;
+        if categories.text && options.redaction.text != Style::Fill {
+            eprintln!(
+                "phiscrub: warning: blurred or pixelated text has been read back by published \
+                 tools (Depix, Unredacter); --style text=fill is the safe choice"
+            );
+        }
         let mut face = FaceParams {
             turns: !args.no_rotations,
             ..FaceParams::default()
@@ -101,7 +108,13 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
             ort_lib: args.ort_lib.clone(),
             models: args.models.clone(),
             intra_threads: intra,
+            categories,
             face,
+            text: TextParams {
+                blocks: args.text_blocks,
+                ..TextParams::default()
+            },
+            barcode: Default::default(),
         })?;
         if args.verbose {
             let (lib, source) = engine.runtime();
@@ -240,14 +253,41 @@ fn redaction(args: &ScrubArgs) -> Redaction {
             StyleArg::Pixelate => Style::Pixelate,
             StyleArg::Blur => Style::Blur,
         };
-        if matches!(target, StyleTarget::Face | StyleTarget::All) {
-            r.face = style;
-        }
-        if matches!(target, StyleTarget::Manual | StyleTarget::All) {
-            r.manual = style;
+        let all = target == StyleTarget::All;
+        for (t, slot) in [
+            (StyleTarget::Face, &mut r.face),
+            (StyleTarget::Text, &mut r.text),
+            (StyleTarget::Barcode, &mut r.barcode),
+            (StyleTarget::Manual, &mut r.manual),
+        ] {
+            if all || t == target {
+                *slot = style;
+            }
         }
     }
     r
+}
+
+/// The categories to look for from --only and --skip.
+fn categories(args: &ScrubArgs) -> Result<Categories> {
+    let kind = |t: &StyleTarget| match t {
+        StyleTarget::Face => RegionKind::Face,
+        StyleTarget::Text => RegionKind::Text,
+        _ => RegionKind::Barcode,
+    };
+    let mut c = Categories::default();
+    if !args.only.is_empty() {
+        for k in RegionKind::DETECTED {
+            c.set(k, args.only.iter().any(|t| kind(t) == k));
+        }
+    }
+    for t in &args.skip {
+        c.set(kind(t), false);
+    }
+    if c.none() {
+        anyhow::bail!("--skip leaves nothing to look for; use --metadata-only for metadata alone");
+    }
+    Ok(c)
 }
 
 fn inspect(args: &InspectArgs) -> Result<ExitCode> {

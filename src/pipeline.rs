@@ -153,9 +153,11 @@ impl Scrubber {
                 detections.regions.push(Region {
                     kind: RegionKind::Manual,
                     rect,
+                    outline: None,
                     score: None,
                     detector: "manual".to_string(),
                     model_sha256: None,
+                    symbology: None,
                 });
             }
             pixels = Some(img);
@@ -194,7 +196,20 @@ impl Scrubber {
                     Format::Gif => encoded,
                     _ => formats::strip(out_format, &encoded, 1)?,
                 };
-                verify_covered(out_format, &bytes, &img, &detections.regions, &self.options)?;
+                let decoded =
+                    verify_covered(out_format, &bytes, &img, &detections.regions, &self.options)?;
+                let codes_covered = detections
+                    .regions
+                    .iter()
+                    .any(|r| r.kind == RegionKind::Barcode);
+                if let (true, Some(engine), Some(out)) = (codes_covered, &self.engine, decoded) {
+                    // A code read again from the output means its cover missed some bars.
+                    if engine.code_readable(&out) {
+                        return Err(Error::Verify(
+                            "a barcode can still be read in the covered output".into(),
+                        ));
+                    }
+                }
                 (bytes, w, h, Path::Reencoded)
             }
             (Some(_), None) => unreachable!("pixels are decoded whenever a re-encode is due"),
@@ -272,15 +287,16 @@ impl Scrubber {
 
 /// Decodes the encoded output and checks that every covered region carries what redaction
 /// put there, up to compression error: the pixels the user gets are the ones we covered.
+/// Returns the decoded output, for further checks (`None` when there was nothing to check).
 fn verify_covered(
     format: Format,
     bytes: &[u8],
     covered: &DynamicImage,
     regions: &[Region],
     options: &Options,
-) -> Result<(), Error> {
+) -> Result<Option<image::RgbImage>, Error> {
     if regions.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let decoded = codec::decode(format, bytes, &options.limits)
         .map_err(|e| Error::Verify(format!("output does not decode: {e}")))?
@@ -318,5 +334,5 @@ fn verify_covered(
             )));
         }
     }
-    Ok(())
+    Ok(Some(decoded))
 }

@@ -44,12 +44,18 @@ const NOISE: i32 = 24;
 pub struct Redaction {
     /// Style for faces. Default [`Style::Fill`].
     pub face: Style,
+    /// Style for text. Default [`Style::Fill`]; blurred and pixelated text has been read back
+    /// by published tools (Depix, Unredacter), so anything else is a risk the user takes.
+    pub text: Style,
+    /// Style for barcodes and 2D codes. Default [`Style::Fill`].
+    pub barcode: Style,
     /// Style for manual regions. Default [`Style::Fill`].
     pub manual: Style,
     /// Colour of [`Style::Fill`], RGB. Default black.
     pub fill: [u8; 3],
-    /// Shape covered inside each region. Default [`Shape::Box`]: it also hides hairline, ears
-    /// and jaw, which an ellipse leaves in the corners.
+    /// Shape covered inside the box of a face or manual region. Default [`Shape::Box`]: it
+    /// also hides hairline, ears and jaw, which an ellipse leaves in the corners. Text and
+    /// codes are always covered as their rectangle at its angle.
     pub shape: Shape,
 }
 
@@ -57,6 +63,8 @@ impl Default for Redaction {
     fn default() -> Self {
         Redaction {
             face: Style::Fill,
+            text: Style::Fill,
+            barcode: Style::Fill,
             manual: Style::Fill,
             fill: [0, 0, 0],
             shape: Shape::Box,
@@ -69,6 +77,8 @@ impl Redaction {
     pub fn style(&self, kind: RegionKind) -> Style {
         match kind {
             RegionKind::Face => self.face,
+            RegionKind::Text => self.text,
+            RegionKind::Barcode => self.barcode,
             RegionKind::Manual => self.manual,
         }
     }
@@ -113,6 +123,7 @@ pub fn apply(img: &mut DynamicImage, regions: &[Region], how: &Redaction) {
             w: rw,
             h: rh,
             shape: how.shape,
+            region: r,
         };
         match how.style(r.kind) {
             Style::Fill => canvas.fill(&area, how.fill),
@@ -122,17 +133,21 @@ pub fn apply(img: &mut DynamicImage, regions: &[Region], how: &Redaction) {
     }
 }
 
-struct Area {
+struct Area<'a> {
     x: u32,
     y: u32,
     w: u32,
     h: u32,
     shape: Shape,
+    region: &'a Region,
 }
 
-impl Area {
+impl Area<'_> {
     /// Whether pixel (`px`, `py`) (absolute) is covered.
     fn covers(&self, px: u32, py: u32) -> bool {
+        if self.region.outline.is_some() {
+            return self.region.covers(px, py);
+        }
         match self.shape {
             Shape::Box => true,
             Shape::Ellipse => {
@@ -268,9 +283,11 @@ mod tests {
         Region {
             kind,
             rect: r,
+            outline: None,
             score: None,
             detector: "test".into(),
             model_sha256: None,
+            symbology: None,
         }
     }
 

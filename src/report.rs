@@ -32,7 +32,7 @@ pub struct Removed {
 /// One region covered, or flagged for review, in the output image.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RegionReport {
-    /// What it is: `face` or `manual`.
+    /// What it is: `face`, `text`, `barcode` or `manual`.
     pub category: RegionKind,
     /// `[x, y, width, height]` in upright original-image pixels (the output's pixels).
     #[serde(rename = "box")]
@@ -45,6 +45,13 @@ pub struct RegionReport {
     pub model_sha256: Option<String>,
     /// How it was covered; absent for regions flagged for review only.
     pub style: Option<Style>,
+    /// For text and codes, the corners of the rectangle covered at its angle, in output
+    /// pixels (`box` is its bounds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outline: Option<[[i32; 2]; 4]>,
+    /// For codes, the symbology (`QR_CODE`, `CODE_128`, ...); never the content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbology: Option<String>,
 }
 
 impl RegionReport {
@@ -58,6 +65,11 @@ impl RegionReport {
             detector: r.detector.clone(),
             model_sha256: r.model_sha256.clone(),
             style,
+            outline: r.outline.map(|o| {
+                o.corners()
+                    .map(|[x, y]| [x.round() as i32, y.round() as i32])
+            }),
+            symbology: r.symbology.clone(),
         }
     }
 }
