@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use image::{DynamicImage, RgbImage};
@@ -18,8 +17,6 @@ const MIN_FACE: u32 = 20;
 const COVERED: f64 = 0.90;
 /// Share of faces that must be redacted, for every turn.
 const REQUIRED: f64 = 0.95;
-/// The fill used by these tests: magenta is rare in photos, unlike black.
-const FILL: &str = "FF00FF";
 
 struct Truth {
     width: u32,
@@ -73,19 +70,13 @@ fn turn_image(img: &DynamicImage, deg: u32) -> DynamicImage {
     }
 }
 
-fn is_fill(p: &image::Rgb<u8>) -> bool {
-    // JPEG re-encoding moves a flat magenta by a few levels; chroma subsampling only blurs
-    // the outermost pixels, which lie in the margin beyond the face box.
-    p.0[0] >= 200 && p.0[1] <= 70 && p.0[2] >= 200
-}
-
 /// Share of the box's pixels that are fill in `out`.
 fn coverage(out: &RgbImage, b: [u32; 4]) -> f64 {
     let [x, y, w, h] = b;
     let mut hit = 0u64;
     for yy in y..(y + h).min(out.height()) {
         for xx in x..(x + w).min(out.width()) {
-            hit += u64::from(is_fill(out.get_pixel(xx, yy)));
+            hit += u64::from(common::is_fill(out.get_pixel(xx, yy)));
         }
     }
     hit as f64 / (u64::from(w) * u64::from(h)).max(1) as f64
@@ -171,7 +162,7 @@ fn faces_in_real_photos_are_covered_upright_and_turned() {
     let out = dir.path().join("in-scrubbed");
     let o = common::bin()
         .arg(&input)
-        .args(["--fill-color", FILL, "-q"])
+        .args(["--only", "face", "--fill-color", common::FILL, "-q"])
         .output()
         .unwrap();
     assert_eq!(
@@ -208,23 +199,14 @@ fn faces_in_real_photos_are_covered_upright_and_turned() {
     let mut failed = Vec::new();
     for (deg, t) in &tallies {
         let share = f64::from(t.covered) / f64::from(t.faces.max(1));
-        // Written to stderr directly, past the test harness's capture, so the figures show
-        // in every `cargo test` log, passing or not.
-        let mut err = std::io::stderr();
-        writeln!(
-            err,
+        common::figure(&format!(
             "faces: turned {deg:>3}°: {}/{} faces >= {MIN_FACE} px at least {:.0}% covered = {:.1}%",
             t.covered,
             t.faces,
             COVERED * 100.0,
             share * 100.0
-        )
-        .unwrap();
-        if std::env::var_os("PHISCRUB_TEST_VERBOSE").is_some() {
-            for m in &t.misses {
-                writeln!(err, "  missed {m}").unwrap();
-            }
-        }
+        ));
+        common::misses(&t.misses);
         if share < REQUIRED {
             failed.push(format!("{deg}°: {:.1}%", share * 100.0));
         }

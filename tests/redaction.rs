@@ -118,7 +118,10 @@ fn report_lists_each_region_with_box_score_detector_and_model_hash() {
     let report = t.path().join("r.jsonl");
     scrub(&["-q", "--report", report.to_str().unwrap()], &input);
     let line: Value = serde_json::from_str(fs::read_to_string(&report).unwrap().trim()).unwrap();
-    assert_eq!(line["detectors"], serde_json::json!(["centerface"]));
+    assert_eq!(
+        line["detectors"],
+        serde_json::json!(["centerface", "ppocr_det", "rxing"])
+    );
     let regions = line["regions"].as_array().unwrap();
     assert_eq!(regions.len(), 1, "{line}");
     let r = &regions[0];
