@@ -549,7 +549,58 @@ mod tests {
         );
     }
 
+    #[test]
+    fn near_tells_apart_rectangles_by_their_gap() {
+        let a = RotRect::from_rect(&Rect::xywh(0.0, 0.0, 10.0, 10.0));
+        let b = RotRect::from_rect(&Rect::xywh(15.0, 0.0, 10.0, 10.0));
+        assert!(!a.near(&b, 4.9));
+        assert!(a.near(&b, 5.1));
+        // At 45° the corner of one reaches toward the other.
+        let d = RotRect {
+            u: [std::f32::consts::FRAC_1_SQRT_2; 2],
+            ..RotRect::from_rect(&Rect::xywh(17.0, 0.0, 10.0, 10.0))
+        };
+        assert!(a.near(&d, 5.1));
+        assert!(!a.near(&d, 4.9));
+    }
+
     proptest! {
+        #[test]
+        fn the_minimum_area_rectangle_of_a_turned_rectangle_is_itself(
+            cx in -500f32..500.0, cy in -500f32..500.0, w in 2f32..400.0, h in 2f32..400.0,
+            angle in 0f32..std::f32::consts::PI, inner in proptest::collection::vec((0f32..1.0, 0f32..1.0), 0..20)
+        ) {
+            let r = RotRect { c: [cx, cy], u: [angle.cos(), angle.sin()], w, h };
+            let corners = r.corners();
+            let mut pts = corners.to_vec();
+            // Points inside change nothing.
+            for (a, b) in inner {
+                let at = |i: usize| {
+                    corners[0][i] + a * (corners[1][i] - corners[0][i]) + b * (corners[3][i] - corners[0][i])
+                };
+                pts.push([at(0), at(1)]);
+            }
+            let m = min_area_rect(&pts).unwrap();
+            prop_assert!((m.w * m.h - w * h).abs() <= 1e-3 * w * h + 1e-2, "{m:?} vs {r:?}");
+            for p in &pts {
+                prop_assert!(m.grow(0.01, 0.01).contains(p[0], p[1]));
+            }
+        }
+
+        #[test]
+        fn a_rotated_rectangle_survives_quarter_turns(
+            w in 10u32..3000, h in 10u32..3000, fx in 0.1f32..0.9, fy in 0.1f32..0.9,
+            rw in 1f32..50.0, rh in 1f32..50.0, angle in 0f32..6.3
+        ) {
+            let r = RotRect { c: [fx * w as f32, fy * h as f32], u: [angle.cos(), angle.sin()], w: rw, h: rh };
+            for turn in Turn::ALL {
+                let there = r.map(|x, y| turn.forward(x, y, w, h));
+                let back = there.map(|x, y| turn.back(x, y, w, h));
+                prop_assert!((there.w - rw).abs() < 1e-2 && (there.h - rh).abs() < 1e-2);
+                prop_assert!(close(back.c[0], r.c[0]) && close(back.c[1], r.c[1]));
+            }
+        }
+
         #[test]
         fn turning_there_and_back_is_the_identity(
             w in 1u32..5000, h in 1u32..5000, fx in 0f32..1.0, fy in 0f32..1.0

@@ -14,8 +14,9 @@ use super::{Model, Tensor};
 pub struct TextParams {
     /// Probability at which a map pixel is text. Default 0.3 (the package's config).
     pub thresh: f32,
-    /// Mean probability inside a box for it to count. Default 0.5 in the package's config;
-    /// see `Default` for the value chosen.
+    /// Mean probability inside a box for it to count. Default 0.5 (the package's config):
+    /// with it `examples/tune_text` already covers 1400 of 1409 SROIE lines line by line
+    /// (99.4%) and all of them in blocks, so there was no recall to buy with noise.
     pub box_thresh: f32,
     /// How far a box is grown back from the shrunk text kernel the model predicts, as
     /// DBNet's `area * ratio / perimeter`. Default 1.6 (the package's config).
@@ -27,32 +28,45 @@ pub struct TextParams {
     pub min_size: f32,
     /// Smallest text height, in original pixels, that must be found. Default 10 (the brief).
     pub min_text: f32,
-    /// Height in model pixels the smallest text is scaled to for the tiled pass.
+    /// Height in model pixels the smallest text is scaled to for the tiled pass. Default 8:
+    /// the SROIE receipts shrunk to half size (lines 5 to 64 px) were still covered 98.9%
+    /// with 8 and 99.1% with 10, and to 0.35 (lines from 3.5 px) 97.1% at full size, so 8 px
+    /// is well inside what the model reads; a 12 MP photo is then searched at 0.8 scale,
+    /// about 15% faster than at full size.
     pub min_text_model: f32,
-    /// Long side of the whole-image pass, in model pixels.
+    /// Long side of the whole-image pass, in model pixels. Default 960: large text (a
+    /// monitor's numbers, a sign) is found whole; the package itself runs at about 736.
     pub whole_side: u32,
-    /// Side of a tile in model pixels.
+    /// Side of a tile in model pixels. Default 960.
     pub tile: u32,
-    /// Overlap between tiles in model pixels.
+    /// Overlap between tiles in model pixels. Default 128: a line up to 128 px tall at tile
+    /// scale lies whole in some tile; taller text is found by the whole-image pass, and lines
+    /// cut by a tile edge are joined again when pieces are merged.
     pub overlap: u32,
-    /// A tiled pass over at most this many pixels runs in one piece.
+    /// A tiled pass over at most this many pixels runs in one piece. Default 2.5 MP, as for
+    /// faces.
     pub single_pass_pixels: f64,
     /// Most pixels the tiled pass may look at; bigger images are searched smaller, and the
     /// report says so.
     pub max_tile_pixels: f64,
-    /// Also detect on the image turned by a quarter turn, for text running up or down the
-    /// photo. Default on.
+    /// Also detect on the image turned by a quarter turn. Default off: the detector finds text
+    /// at any angle by itself. SROIE receipts turned by 30°, 45°, 60°, 90° and 180° were
+    /// covered line by line 98.4%, 99.3%, 99.2%, 98.9% and 99.1% without the turn (99.4%
+    /// upright) and 99.7% to 99.9% with it, for twice the time.
     pub turns: bool,
-    /// Growth of each box on every side, as a share of its height, plus `margin_px` pixels.
+    /// Growth of each box on every side, as a share of its shorter side, plus `margin_px`
+    /// pixels. Default 0.2: unclipped boxes already reach the letters' edges; the margin
+    /// takes in descenders, accents and the anti-aliased fringe.
     pub margin: f32,
-    /// Fixed growth on every side, in original pixels.
+    /// Fixed growth on every side, in original pixels. Default 2.
     pub margin_px: f32,
     /// Merge boxes lying close together into one block (`--text-blocks`). Default on: a
     /// monitor's patient header or a chart's label area is covered as a whole, without
     /// readable gaps between words.
     pub blocks: bool,
     /// Two boxes are one block when they come within this share of the smaller one's height
-    /// of each other.
+    /// of each other. Default 1: lines of a paragraph or label (line spacing is about 1.2 to
+    /// 1.5 heights, a gap of 0.2 to 0.5) join; separate labels on a monitor stay apart.
     pub block_gap: f32,
 }
 
@@ -336,5 +350,110 @@ fn box_score(map: &[f32], stride: usize, w: usize, h: usize, r: &RotRect) -> f32
         0.0
     } else {
         (sum / f64::from(n)) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::geometry::Rect;
+
+    /// A probability map of `w` x `h` that is `p` inside `r` and 0 elsewhere.
+    fn map_with(w: usize, h: usize, r: &RotRect, p: f32) -> Vec<f32> {
+        let mut m = vec![0.0; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                if r.contains(x as f32 + 0.5, y as f32 + 0.5) {
+                    m[y * w + x] = p;
+                }
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn a_turned_text_kernel_becomes_one_box_at_its_angle_grown_by_unclip() {
+        let kernel = RotRect {
+            c: [100.0, 60.0],
+            u: [30f32.to_radians().cos(), 30f32.to_radians().sin()],
+            w: 120.0,
+            h: 12.0,
+        };
+        let p = TextParams {
+            dilate: false,
+            ..TextParams::default()
+        };
+        let found = boxes(&map_with(200, 120, &kernel, 0.9), 200, 200, 120, &p);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let b = &found[0];
+        assert!((b.score - 0.9).abs() < 0.05, "{}", b.score);
+        // Same direction (either way along it), grown by area * 1.6 / perimeter each side.
+        let dot = b.rect.u[0] * kernel.u[0] + b.rect.u[1] * kernel.u[1];
+        assert!(dot.abs() > 0.99, "{:?}", b.rect);
+        let d = 120.0 * 12.0 * 1.6 / (2.0 * 132.0);
+        assert!((b.rect.w - (120.0 + 2.0 * d)).abs() < 3.0, "{:?}", b.rect);
+        assert!((b.rect.h - (12.0 + 2.0 * d)).abs() < 3.0, "{:?}", b.rect);
+        for c in kernel.corners() {
+            assert!(b.rect.contains(c[0], c[1]));
+        }
+    }
+
+    #[test]
+    fn faint_and_tiny_blobs_are_not_text() {
+        let p = TextParams::default();
+        let faint = RotRect::from_rect(&Rect::xywh(10.0, 10.0, 80.0, 10.0));
+        // Above the pixel threshold but under the box threshold.
+        assert!(boxes(&map_with(100, 40, &faint, 0.4), 100, 100, 40, &p).is_empty());
+        let speck = RotRect::from_rect(&Rect::xywh(10.0, 10.0, 2.0, 2.0));
+        assert!(boxes(&map_with(100, 40, &speck, 0.9), 100, 100, 40, &p).is_empty());
+    }
+
+    #[test]
+    fn the_map_is_read_within_its_stride_only() {
+        // A 64-wide map of which only the first 40 columns belong to the image: text in the
+        // padding is ignored.
+        let r = RotRect::from_rect(&Rect::xywh(45.0, 10.0, 15.0, 8.0));
+        assert!(boxes(
+            &map_with(64, 32, &r, 0.9),
+            64,
+            40,
+            32,
+            &TextParams::default()
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn blocks_join_lines_within_a_line_height_and_pieces_always() {
+        let line = |x: f32, y: f32, w: f32| TextBox {
+            rect: RotRect::from_rect(&Rect::xywh(x, y, w, 10.0)),
+            score: 0.8,
+        };
+        // Two lines 6 px apart, one far below, and two overlapping pieces of one line.
+        let all = vec![
+            line(0.0, 0.0, 100.0),
+            line(0.0, 16.0, 80.0),
+            line(0.0, 200.0, 50.0),
+            line(300.0, 0.0, 60.0),
+            line(350.0, 0.0, 60.0),
+        ];
+        let blocks = merge(all.clone(), 1.0);
+        assert_eq!(blocks.len(), 3, "{blocks:?}");
+        let lines = merge(all, 0.0);
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        let joined = lines.iter().find(|b| b.rect.c[0] > 300.0).unwrap();
+        assert!((joined.rect.w.max(joined.rect.h) - 110.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn the_tensor_is_bgr_scaled_to_minus_one_one_and_padded() {
+        let img = RgbImage::from_pixel(33, 2, Rgb([255, 0, 51]));
+        let t = to_tensor(&img);
+        assert_eq!(t.shape, vec![1, 3, 32, 64]);
+        let plane = 32 * 64;
+        assert_eq!(t.data[0], 51.0 / 127.5 - 1.0); // B
+        assert_eq!(t.data[plane], -1.0); // G
+        assert_eq!(t.data[2 * plane], 1.0); // R
+        assert_eq!(t.data[40], 0.0); // padding: mid-grey
     }
 }
