@@ -1,8 +1,9 @@
 //! phiscrub de-identifies clinical and workplace photos before they are shared.
 //!
 //! This crate removes every piece of identifying metadata from JPEG, PNG, WebP, GIF, TIFF and
-//! HEIC/HEIF files using strict per-format allowlists, covers faces found by the
-//! [`detect::Engine`] (CenterFace on ONNX Runtime), bakes orientation and colour into the
+//! HEIC/HEIF files using strict per-format allowlists, covers the faces, text and barcodes
+//! found by the [`detect::Engine`] (CenterFace and PP-OCRv4 on ONNX Runtime, rxing for
+//! codes), bakes orientation and colour into the
 //! pixels where it must re-encode, and verifies every output before handing it back. It fails
 //! closed: an image that cannot be fully scrubbed, searched and verified yields an [`Error`],
 //! never partial output.

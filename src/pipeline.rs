@@ -107,8 +107,8 @@ impl Scrubber {
             || (format == Format::Gif && looks && formats::gif::frame_count(input)? > 1);
         if animated && needs_pixels {
             let why = if looks {
-                "faces cannot be covered in every frame of an animation (use --metadata-only \
-                 for its metadata alone)"
+                "faces, text and codes cannot be covered in every frame of an animation (use \
+                 --metadata-only for its metadata alone)"
                     .to_string()
             } else {
                 format!(
