@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use phiscrub::detect::RegionKind;
 
 /// De-identify clinical photos: remove identifying metadata and cover faces. Drop files or
 /// folders on it: scrubbed copies appear beside them (folder X -> X-scrubbed, loose files ->
@@ -72,12 +73,12 @@ pub struct ScrubArgs {
     pub face_threshold: Option<f32>,
     /// Look only for these categories, comma-separated: face, text, barcode.
     #[arg(long, value_name = "CATS", value_delimiter = ',', value_parser = parse_category, conflicts_with = "skip")]
-    pub only: Vec<StyleTarget>,
+    pub only: Vec<RegionKind>,
     /// Do not look for these categories: face, text, barcode. Whatever is skipped stays
     /// visible (keep a ruler's printed scale with --skip text only where no label, name or
     /// date is in the photo).
     #[arg(long, value_name = "CATS", value_delimiter = ',', value_parser = parse_category)]
-    pub skip: Vec<StyleTarget>,
+    pub skip: Vec<RegionKind>,
     /// Merge text boxes lying close together into blocks, so a monitor header or a label is
     /// covered whole rather than word by word: on or off.
     #[arg(long, value_name = "on|off", default_value = "on", action = clap::ArgAction::Set,
@@ -87,7 +88,7 @@ pub struct ScrubArgs {
     /// text, barcode, manual, all. Styles: fill (solid colour, default), pixelate, blur (both
     /// coarse and noisy; for text they are a known risk and warned about).
     #[arg(long, value_name = "CAT=STYLE", value_delimiter = ',', value_parser = parse_style)]
-    pub style: Vec<(StyleTarget, StyleArg)>,
+    pub style: Vec<(Option<RegionKind>, StyleArg)>,
     /// Colour of fill, as RRGGBB hex.
     #[arg(long, value_name = "RRGGBB", default_value = "000000", value_parser = parse_color)]
     pub fill_color: Rgb,
@@ -119,15 +120,6 @@ pub enum ShapeArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StyleTarget {
-    Face,
-    Text,
-    Barcode,
-    Manual,
-    All,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StyleArg {
     Fill,
     Pixelate,
@@ -138,21 +130,16 @@ pub enum StyleArg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rgb(pub [u8; 3]);
 
-fn parse_style(s: &str) -> Result<(StyleTarget, StyleArg), String> {
+fn parse_style(s: &str) -> Result<(Option<RegionKind>, StyleArg), String> {
     let (cat, style) = s
         .split_once('=')
         .ok_or_else(|| format!("'{s}' is not CATEGORY=STYLE (e.g. face=blur)"))?;
+    // `all` is every category, written as no category in particular.
     let cat = match cat.trim() {
-        "face" => StyleTarget::Face,
-        "text" => StyleTarget::Text,
-        "barcode" => StyleTarget::Barcode,
-        "manual" => StyleTarget::Manual,
-        "all" => StyleTarget::All,
-        other => {
-            return Err(format!(
-                "unknown category '{other}' (face, text, barcode, manual, all)"
-            ))
-        }
+        "all" => None,
+        name => Some(RegionKind::from_name(name).ok_or_else(|| {
+            format!("unknown category '{name}' (face, text, barcode, manual, all)")
+        })?),
     };
     let style = match style.trim() {
         "fill" => StyleArg::Fill,
@@ -163,13 +150,10 @@ fn parse_style(s: &str) -> Result<(StyleTarget, StyleArg), String> {
     Ok((cat, style))
 }
 
-fn parse_category(s: &str) -> Result<StyleTarget, String> {
-    match s.trim() {
-        "face" => Ok(StyleTarget::Face),
-        "text" => Ok(StyleTarget::Text),
-        "barcode" => Ok(StyleTarget::Barcode),
-        other => Err(format!("unknown category '{other}' (face, text, barcode)")),
-    }
+fn parse_category(s: &str) -> Result<RegionKind, String> {
+    RegionKind::from_name(s.trim())
+        .filter(|k| RegionKind::DETECTED.contains(k))
+        .ok_or_else(|| format!("unknown category '{}' (face, text, barcode)", s.trim()))
 }
 
 fn parse_color(s: &str) -> Result<Rgb, String> {

@@ -17,7 +17,7 @@ use phiscrub::detect::{Categories, Engine, EngineConfig, FaceParams, RegionKind,
 use phiscrub::redact::{Redaction, Shape, Style};
 use phiscrub::{Options, Scrubber};
 
-use cli::{Cli, Command, InspectArgs, RenameArg, ScrubArgs, ShapeArg, StyleArg, StyleTarget};
+use cli::{Cli, Command, InspectArgs, RenameArg, ScrubArgs, ShapeArg, StyleArg};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -253,15 +253,9 @@ fn redaction(args: &ScrubArgs) -> Redaction {
             StyleArg::Pixelate => Style::Pixelate,
             StyleArg::Blur => Style::Blur,
         };
-        let all = target == StyleTarget::All;
-        for (t, slot) in [
-            (StyleTarget::Face, &mut r.face),
-            (StyleTarget::Text, &mut r.text),
-            (StyleTarget::Barcode, &mut r.barcode),
-            (StyleTarget::Manual, &mut r.manual),
-        ] {
-            if all || t == target {
-                *slot = style;
+        for kind in RegionKind::ALL {
+            if target.is_none_or(|t| t == kind) {
+                r.set_style(kind, style);
             }
         }
     }
@@ -270,19 +264,14 @@ fn redaction(args: &ScrubArgs) -> Redaction {
 
 /// The categories to look for from --only and --skip.
 fn categories(args: &ScrubArgs) -> Result<Categories> {
-    let kind = |t: &StyleTarget| match t {
-        StyleTarget::Face => RegionKind::Face,
-        StyleTarget::Text => RegionKind::Text,
-        _ => RegionKind::Barcode,
-    };
     let mut c = Categories::default();
     if !args.only.is_empty() {
         for k in RegionKind::DETECTED {
-            c.set(k, args.only.iter().any(|t| kind(t) == k));
+            c.set(k, args.only.contains(&k));
         }
     }
-    for t in &args.skip {
-        c.set(kind(t), false);
+    for &k in &args.skip {
+        c.set(k, false);
     }
     if c.none() {
         anyhow::bail!("--skip leaves nothing to look for; use --metadata-only for metadata alone");

@@ -82,6 +82,16 @@ impl Redaction {
             RegionKind::Manual => self.manual,
         }
     }
+
+    /// Sets the style for a kind of region.
+    pub fn set_style(&mut self, kind: RegionKind, style: Style) {
+        *match kind {
+            RegionKind::Face => &mut self.face,
+            RegionKind::Text => &mut self.text,
+            RegionKind::Barcode => &mut self.barcode,
+            RegionKind::Manual => &mut self.manual,
+        } = style;
+    }
 }
 
 /// Covers `regions` in `img`, converting it to 8-bit RGB or RGBA first when it is anything

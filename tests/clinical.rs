@@ -103,6 +103,14 @@ fn only_and_skip_choose_the_detectors_that_run() {
     assert_eq!(code, Some(2));
     assert!(err.contains("--metadata-only"), "{err}");
     assert!(r.is_empty());
+
+    let (code, err, r) = run_on_fixtures(&["--only", "names"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("unknown category 'names' (face, text, barcode)"),
+        "{err}"
+    );
+    assert!(r.is_empty());
 }
 
 #[test]

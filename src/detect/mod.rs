@@ -57,6 +57,19 @@ impl RegionKind {
     /// The categories detectors find (manual regions are the user's).
     pub const DETECTED: [RegionKind; 3] = [RegionKind::Face, RegionKind::Text, RegionKind::Barcode];
 
+    /// Every category, detected ones first.
+    pub const ALL: [RegionKind; 4] = [
+        RegionKind::Face,
+        RegionKind::Text,
+        RegionKind::Barcode,
+        RegionKind::Manual,
+    ];
+
+    /// The category called `name` (as [`RegionKind::name`] spells it).
+    pub fn from_name(name: &str) -> Option<RegionKind> {
+        RegionKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The category's name on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
