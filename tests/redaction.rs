@@ -133,16 +133,10 @@ fn report_lists_each_region_with_box_score_detector_and_model_hash() {
     let sha = r["model_sha256"].as_str().unwrap();
     assert!(manifest.contains(&format!("sha256 = \"{sha}\"")), "{sha}");
     assert!(r["score"].as_f64().unwrap() > 0.5);
-    let b: Vec<u32> = r["box"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
     // The reported box is the black area in the output.
     let after = image::open(output_of(&input)).unwrap().to_rgb8();
     assert_eq!(
-        share(&after, [b[0], b[1], b[2], b[3]], |p| p == [0, 0, 0]),
+        share(&after, region_boxes(&line)[0], |p| p == [0, 0, 0]),
         1.0
     );
     assert_eq!(line["path"], "reencoded");
