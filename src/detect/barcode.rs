@@ -75,7 +75,8 @@ pub struct Code {
 /// Locates every code rxing can read in `img` (upright luma), with the scans of `p`.
 /// Fails when rxing reads a code it cannot place.
 pub fn locate(img: &GrayImage, p: &BarcodeParams) -> Result<Vec<Code>, String> {
-    let mut work = img.clone();
+    // Most photos hold no code: copy the image only once there is one to paint out.
+    let mut work = std::borrow::Cow::Borrowed(img);
     let mut found: Vec<Code> = Vec::new();
     for scan in &p.scans {
         for _ in 0..p.rounds.max(1) {
@@ -85,7 +86,7 @@ pub fn locate(img: &GrayImage, p: &BarcodeParams) -> Result<Vec<Code>, String> {
             }
             for c in &new {
                 // Hide it so the next round sees what it may have shadowed.
-                paint(&mut work, &c.rect, 128);
+                paint(work.to_mut(), &c.rect, 128);
             }
             found.extend(new);
         }

@@ -166,16 +166,6 @@ impl Default for Categories {
 }
 
 impl Categories {
-    /// Whether `kind` is looked for (manual regions always are).
-    pub fn has(&self, kind: RegionKind) -> bool {
-        match kind {
-            RegionKind::Face => self.face,
-            RegionKind::Text => self.text,
-            RegionKind::Barcode => self.barcode,
-            RegionKind::Manual => true,
-        }
-    }
-
     /// Turns `kind` on or off.
     pub fn set(&mut self, kind: RegionKind, on: bool) {
         match kind {
