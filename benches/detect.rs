@@ -76,10 +76,10 @@ fn bench(c: &mut Criterion) {
         let img = portrait(w, h);
         g.throughput(Throughput::Elements(u64::from(w * h)));
         g.bench_with_input(BenchmarkId::new("upright", name), &img, |b, img| {
-            b.iter(|| upright.detect(img).unwrap())
+            b.iter(|| upright.detect(img, &phiscrub::Deadline::none()).unwrap())
         });
         g.bench_with_input(BenchmarkId::new("four_turns", name), &img, |b, img| {
-            b.iter(|| turned.detect(img).unwrap())
+            b.iter(|| turned.detect(img, &phiscrub::Deadline::none()).unwrap())
         });
     }
     g.finish();
@@ -99,13 +99,13 @@ fn bench(c: &mut Criterion) {
         let chart = fixture("clinical/chart.jpg", cw, ch);
         g.throughput(Throughput::Elements(u64::from(cw * ch)));
         g.bench_with_input(BenchmarkId::new("text", name), &chart, |b, img| {
-            b.iter(|| text.detect(img).unwrap())
+            b.iter(|| text.detect(img, &phiscrub::Deadline::none()).unwrap())
         });
         let (ww, wh) = ((1865.0 * scale) as u32, (1166.0 * scale) as u32);
         let band = fixture("clinical/wristband.jpg", ww, wh);
         g.throughput(Throughput::Elements(u64::from(ww * wh)));
         g.bench_with_input(BenchmarkId::new("barcode", name), &band, |b, img| {
-            b.iter(|| codes.detect(img).unwrap())
+            b.iter(|| codes.detect(img, &phiscrub::Deadline::none()).unwrap())
         });
     }
     g.finish();

@@ -61,7 +61,7 @@ fn main() {
             );
         }
         let start = Instant::now();
-        let located = barcode::locate(&img, &p).unwrap();
+        let located = barcode::locate(&img, &p, &phiscrub::Deadline::none()).unwrap();
         spent += start.elapsed().as_secs_f32();
         codes += located.len();
         if std::env::var_os("VERBOSE").is_some() {

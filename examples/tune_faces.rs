@@ -58,7 +58,7 @@ fn main() {
             continue;
         };
         let img = image::open(dir.join(name)).unwrap().to_rgb8();
-        let found = engine.detect(&img).unwrap();
+        let found = engine.detect(&img, &phiscrub::Deadline::none()).unwrap();
         regions += found.regions.len();
         for b in v["faces"].as_array().unwrap() {
             let b: Vec<f32> = b

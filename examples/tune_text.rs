@@ -74,7 +74,7 @@ fn main() {
             );
         }
         let (img, map) = turn(&img, rotate as f32, (w0, h0));
-        let found = engine.detect(&img).unwrap();
+        let found = engine.detect(&img, &phiscrub::Deadline::none()).unwrap();
         regions += found.regions.len();
         let (iw, ih) = img.dimensions();
         area += u64::from(iw) * u64::from(ih);

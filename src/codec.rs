@@ -4,14 +4,13 @@
 
 use std::io::Cursor;
 
-use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::codecs::webp::WebPEncoder;
-use image::{AnimationDecoder, DynamicImage, ImageFormat, ImageReader};
+use image::{DynamicImage, ImageFormat, ImageReader};
 
 use crate::formats::{self, heif, Format};
-use crate::{Error, Limits};
+use crate::{Deadline, Error, Limits};
 
 /// Decodes the pixels of a single-image file, bounded by `limits`.
 pub fn decode(format: Format, input: &[u8], limits: &Limits) -> Result<DynamicImage, Error> {
@@ -91,53 +90,212 @@ pub fn encode(format: Format, img: &DynamicImage, jpeg_quality: u8) -> Result<Ve
             img.write_with_encoder(WebPEncoder::new_lossless(&mut out))
                 .map_err(enc)?
         }
-        Format::Gif => {
-            // A single still frame: GIFs with faces are only covered when not animated.
-            let frame = image::Frame::new(img.to_rgba8());
-            let mut enc = GifEncoder::new(&mut out);
-            enc.encode_frame(frame)
-                .map_err(|e| Error::encode(Format::Gif, e))?;
-        }
+        // A single still frame: GIFs with faces are only covered when not animated.
+        Format::Gif => out = encode_gif_still(img)?,
         other => return Err(Error::encode(other, "not an output format")),
     }
     Ok(out)
 }
 
-/// Decodes every GIF frame and encodes them afresh, keeping timing and looping but nothing
-/// else. Frame count and total pixels are bounded before the frames are decoded.
-pub fn rerender_gif(input: &[u8], limits: &Limits) -> Result<(Vec<u8>, u32, u32), Error> {
-    let frames = formats::gif::frame_count(input)?;
-    if frames > limits.max_frames {
-        return Err(Error::Limits(format!(
-            "{frames} frames exceeds the {} frame limit",
-            limits.max_frames
-        )));
+/// A still GIF of `img`. A picture of at most 256 colours (a GIF's own palette plus a fill
+/// colour) is written with exactly those colours, so covering a face changes nothing else;
+/// only a pixelated or blurred cover that brings more colours is quantised, at a speed whose
+/// cost stays linear in the pixels (NeuQuant sampling one pixel in ten).
+fn encode_gif_still(img: &DynamicImage) -> Result<Vec<u8>, Error> {
+    let rgba = img.to_rgba8();
+    let (w, h) = rgba.dimensions();
+    let (w16, h16) = match (u16::try_from(w), u16::try_from(h)) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => return Err(Error::encode(Format::Gif, "image is too large for GIF")),
+    };
+    let enc = |e: gif::EncodingError| Error::encode(Format::Gif, e.to_string().to_lowercase());
+    let mut palette: Vec<[u8; 4]> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    let mut pixels = Vec::with_capacity(rgba.len() / 4);
+    let mut last: Option<([u8; 4], u8)> = None;
+    let mut exact = true;
+    for p in rgba.pixels() {
+        // Every fully transparent pixel is the same transparent entry.
+        let key = if p.0[3] == 0 { [0; 4] } else { p.0 };
+        let i = match last {
+            Some((k, i)) if k == key => i,
+            _ => {
+                let i = match index.get(&key) {
+                    Some(&i) => i,
+                    None if palette.len() < 256 => {
+                        let i = palette.len() as u8;
+                        palette.push(key);
+                        index.insert(key, i);
+                        i
+                    }
+                    None => {
+                        exact = false;
+                        break;
+                    }
+                };
+                last = Some((key, i));
+                i
+            }
+        };
+        pixels.push(i);
     }
-    let mut decoder =
-        GifDecoder::new(Cursor::new(input)).map_err(|e| Error::decode(Format::Gif, e))?;
-    let (w, h) = image::ImageDecoder::dimensions(&decoder);
-    let frame_bytes = u64::from(w) * u64::from(h) * 4;
-    if frame_bytes * u64::from(frames) > limits.max_alloc {
-        return Err(Error::Limits(format!(
-            "{frames} frames of {w}x{h} exceed the {} byte memory limit",
-            limits.max_alloc
-        )));
-    }
-    image::ImageDecoder::set_limits(&mut decoder, limits.image_limits())
-        .map_err(|e| Error::Limits(e.to_string()))?;
-    let frames = decoder
-        .into_frames()
-        .collect_frames()
-        .map_err(|e| Error::decode(Format::Gif, e))?;
+    let frame = if exact {
+        gif::Frame {
+            width: w16,
+            height: h16,
+            transparent: palette.iter().position(|c| c[3] == 0).map(|i| i as u8),
+            palette: Some(palette.iter().flat_map(|c| [c[0], c[1], c[2]]).collect()),
+            buffer: pixels.into(),
+            ..gif::Frame::default()
+        }
+    } else {
+        drop(pixels);
+        let mut raw = rgba.into_raw();
+        gif::Frame::from_rgba_speed(w16, h16, &mut raw, 10)
+    };
     let mut out = Vec::new();
     {
-        let mut enc = GifEncoder::new(&mut out);
-        if frames.len() > 1 {
-            enc.set_repeat(Repeat::Infinite)
-                .map_err(|e| Error::encode(Format::Gif, e))?;
-        }
-        enc.encode_frames(frames)
-            .map_err(|e| Error::encode(Format::Gif, e))?;
+        let mut encoder = gif::Encoder::new(&mut out, w16, h16, &[]).map_err(enc)?;
+        encoder.write_frame(&frame).map_err(enc)?;
     }
-    Ok((out, w, h))
+    Ok(out)
+}
+
+/// Re-renders a GIF from its indexed frames: each frame's pixels are decoded and encoded
+/// afresh with its position, timing, disposal and transparency, and the looping count is
+/// kept; comments, application data and anything after the trailer are gone. Nothing is
+/// composited or quantised, so the cost is linear in the frames' own pixels, which are
+/// bounded from the headers before anything is decoded. Palette entries no pixel uses are
+/// blacked out and the palette is cut to the smallest size that holds the ones in use, so a
+/// colour table cannot carry text either. Frames are cropped to the canvas, as viewers
+/// show them.
+pub fn rerender_gif(
+    input: &[u8],
+    limits: &Limits,
+    deadline: &Deadline,
+) -> Result<(Vec<u8>, u32, u32), Error> {
+    let info = formats::gif::frames(input)?;
+    limits.check_frames(info.count, info.pixels)?;
+    let dec_err = |e: gif::DecodingError| Error::decode(Format::Gif, e.to_string().to_lowercase());
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::Indexed);
+    opts.set_memory_limit(gif::MemoryLimit::Bytes(
+        std::num::NonZeroU64::new(limits.max_alloc.max(1)).expect("non-zero"),
+    ));
+    opts.check_frame_consistency(false);
+    let mut decoder = opts.read_info(Cursor::new(input)).map_err(dec_err)?;
+    let (w, h) = (decoder.width(), decoder.height());
+    let global = decoder.global_palette().map(<[u8]>::to_vec);
+    let repeat = decoder.repeat();
+    // Frames are kept indexed (one byte a pixel, bounded by the animation pixel limit) until
+    // the global palette's use is known.
+    let mut frames: Vec<gif::Frame<'static>> = Vec::new();
+    let mut global_used = [false; 256];
+    while let Some(frame) = decoder.read_next_frame().map_err(dec_err)? {
+        deadline.check()?;
+        let mut frame = crop_to_canvas(frame.clone(), w, h)?;
+        let mut used = [false; 256];
+        for &i in frame.buffer.iter() {
+            used[usize::from(i)] = true;
+        }
+        // A transparent index no pixel uses changes nothing.
+        if frame.transparent.is_some_and(|t| !used[usize::from(t)]) {
+            frame.transparent = None;
+        }
+        match frame.palette.as_mut() {
+            Some(local) => *local = clean_palette(local, &used, frame.transparent)?,
+            None => {
+                for (g, u) in global_used.iter_mut().zip(used) {
+                    *g |= u;
+                }
+            }
+        }
+        frame.interlaced = false;
+        frames.push(frame);
+    }
+    if frames.is_empty() {
+        return Err(Error::malformed(Format::Gif, "no image"));
+    }
+    let global = match &global {
+        Some(g) => clean_palette(g, &global_used, None)?,
+        None => Vec::new(),
+    };
+    if global.is_empty() && frames.iter().any(|f| f.palette.is_none()) {
+        return Err(Error::malformed(Format::Gif, "a frame has no colour table"));
+    }
+    let enc = |e: gif::EncodingError| Error::encode(Format::Gif, e.to_string().to_lowercase());
+    let mut out = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut out, w, h, &global).map_err(enc)?;
+        if frames.len() > 1 {
+            encoder.set_repeat(repeat).map_err(enc)?;
+        }
+        for f in &frames {
+            deadline.check()?;
+            encoder.write_frame(f).map_err(enc)?;
+        }
+    }
+    Ok((out, u32::from(w), u32::from(h)))
+}
+
+/// `palette` with every entry not marked in `used` set to black, cut after the last entry in
+/// use (the encoder pads it to a power of two with black). The transparent entry's colour
+/// is never shown, so it is blacked out as well.
+fn clean_palette(
+    palette: &[u8],
+    used: &[bool; 256],
+    transparent: Option<u8>,
+) -> Result<Vec<u8>, Error> {
+    let entries = palette.len() / 3;
+    let last = (0..entries).rev().find(|&i| used[i]);
+    if used.iter().enumerate().any(|(i, &u)| u && i >= entries) {
+        return Err(Error::malformed(
+            Format::Gif,
+            "a pixel uses a colour beyond its colour table",
+        ));
+    }
+    let keep = last.map_or(1, |l| l + 1);
+    let mut out = palette[..keep * 3].to_vec();
+    for (i, rgb) in out.chunks_exact_mut(3).enumerate() {
+        if !used[i] || transparent == Some(i as u8) {
+            rgb.fill(0);
+        }
+    }
+    Ok(out)
+}
+
+/// A frame reaching past the canvas is cut to it: viewers never show what lies outside.
+fn crop_to_canvas(
+    mut f: gif::Frame<'static>,
+    w: u16,
+    h: u16,
+) -> Result<gif::Frame<'static>, Error> {
+    let (fw, fh) = (usize::from(f.width), usize::from(f.height));
+    if f.buffer.len() < fw * fh {
+        return Err(Error::decode(
+            Format::Gif,
+            "frame data is shorter than the frame",
+        ));
+    }
+    let keep_w = usize::from(w.saturating_sub(f.left)).min(fw);
+    let keep_h = usize::from(h.saturating_sub(f.top)).min(fh);
+    if keep_w == 0 || keep_h == 0 {
+        return Err(Error::malformed(
+            Format::Gif,
+            "a frame lies outside the canvas",
+        ));
+    }
+    if (keep_w, keep_h) != (fw, fh) || f.buffer.len() != fw * fh {
+        let buf: Vec<u8> = f
+            .buffer
+            .chunks_exact(fw)
+            .take(keep_h)
+            .flat_map(|row| &row[..keep_w])
+            .copied()
+            .collect();
+        f.buffer = buf.into();
+        f.width = keep_w as u16;
+        f.height = keep_h as u16;
+    }
+    Ok(f)
 }

@@ -31,6 +31,7 @@
 pub mod batch;
 mod codec;
 pub mod color;
+mod deadline;
 pub mod detect;
 mod error;
 pub mod formats;
@@ -39,6 +40,7 @@ mod pipeline;
 pub mod redact;
 pub mod report;
 
+pub use deadline::Deadline;
 pub use error::Error;
 pub use formats::{Category, Format};
 pub use options::{Limits, Options, DEFAULT_JPEG_QUALITY};

@@ -15,7 +15,7 @@ use crate::formats::{self, exif, Format, Scan};
 use crate::options::DEFAULT_JPEG_QUALITY;
 use crate::redact;
 use crate::report::{self, Inspection, Path, RegionReport, Report};
-use crate::{Error, Options};
+use crate::{Deadline, Error, Options};
 
 /// A scrubbed image: the bytes to write and the report of what was done.
 #[derive(Debug, Clone)]
@@ -71,6 +71,7 @@ impl Scrubber {
     /// Scrubs one image and also covers `manual` boxes, given in the pixels of the upright
     /// image (as it is displayed, orientation applied).
     pub fn scrub_with(&self, input: &[u8], manual: &[Rect]) -> Result<Scrubbed, Error> {
+        let deadline = Deadline::after(self.options.limits.timeout);
         let (format, scan) = self.scan(input)?;
         let mut notes = Vec::new();
         let orientation = match format {
@@ -103,8 +104,7 @@ impl Scrubber {
         // Pixels are decoded when something must look at them or when re-encoding anyway
         // (a GIF without regions is re-rendered frame by frame instead).
         let needs_pixels = looks || (reason.is_some() && format != Format::Gif);
-        let animated = scan.animated
-            || (format == Format::Gif && looks && formats::gif::frame_count(input)? > 1);
+        let animated = scan.animated || (format == Format::Gif && scan.frames > 1);
         if animated && needs_pixels {
             let why = if looks {
                 "faces, text and codes cannot be covered in every frame of an animation (use \
@@ -123,6 +123,7 @@ impl Scrubber {
         let mut detections = Detections::default();
         if needs_pixels {
             let mut img = codec::decode(format, input, &self.options.limits)?;
+            deadline.check()?;
             if let Verdict::Convert(profile) = &colour {
                 img = color::to_srgb(img, profile).map_err(|e| Error::decode(format, e))?;
             }
@@ -131,8 +132,8 @@ impl Scrubber {
             }
             if let Some(engine) = &self.engine {
                 detections = match &img {
-                    DynamicImage::ImageRgb8(rgb) => engine.detect(rgb)?,
-                    other => engine.detect(&other.to_rgb8())?,
+                    DynamicImage::ImageRgb8(rgb) => engine.detect(rgb, &deadline)?,
+                    other => engine.detect(&other.to_rgb8(), &deadline)?,
                 };
                 notes.append(&mut detections.notes);
             }
@@ -178,7 +179,7 @@ impl Scrubber {
             }
             (Some(_), _) if format == Format::Gif && detections.regions.is_empty() => {
                 // Re-rendering keeps a GIF's palette and timing; only covering needs pixels.
-                let (bytes, w, h) = codec::rerender_gif(input, &self.options.limits)?;
+                let (bytes, w, h) = codec::rerender_gif(input, &self.options.limits, &deadline)?;
                 (bytes, w, h, Path::Reencoded)
             }
             (Some(_), Some(mut img)) => {
@@ -190,6 +191,7 @@ impl Scrubber {
                     .or(scan.jpeg_quality)
                     .unwrap_or(DEFAULT_JPEG_QUALITY);
                 let encoded = codec::encode(out_format, &img, quality)?;
+                deadline.check()?;
                 // Our own encoders add headers (JFIF); the same allowlist applies to them. GIF
                 // has no strip of its own: its verifier accepts only images and looping.
                 let bytes = match out_format {
@@ -202,9 +204,10 @@ impl Scrubber {
                     .regions
                     .iter()
                     .any(|r| r.kind == RegionKind::Barcode);
+                deadline.check()?;
                 if let (true, Some(engine), Some(out)) = (codes_covered, &self.engine, decoded) {
                     // A code read again from the output means its cover missed some bars.
-                    if engine.code_readable(&out) {
+                    if engine.code_readable(&out, &deadline)? {
                         return Err(Error::Verify(
                             "a barcode can still be read in the covered output".into(),
                         ));
@@ -215,6 +218,7 @@ impl Scrubber {
             (Some(_), None) => unreachable!("pixels are decoded whenever a re-encode is due"),
         };
         formats::verify(out_format, &bytes, width, height)?;
+        deadline.check()?;
         let metadata_bytes = scan.found.iter().map(|f| f.bytes).sum();
         let redaction = &self.options.redaction;
         let regions = detections

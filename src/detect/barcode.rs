@@ -2,6 +2,13 @@
 //! value is dropped at once and never reaches a log or a report. A 1D result is only a
 //! scanline, so the bars are followed up and down from it to their full height; every code is
 //! padded by its quiet zone.
+//!
+//! rxing is built without its MaxiCode reader: in rxing 0.9.3 the MaxiCode detector's scan
+//! never ends on an image under 13 pixels wide (a 1 x 16 or 8 x 200 image, or a tall strip
+//! shrunk to that) and cannot be stopped from outside. MaxiCode is a parcel-sorting code;
+//! the address printed beside it on a label is text, and covered as such. Every other reader
+//! is given windows of at most `Scan::long_side` or `Scan::tile` pixels, so each read is
+//! bounded, and the deadline is checked between reads.
 
 use image::imageops::{self, FilterType};
 use image::GrayImage;
@@ -10,6 +17,8 @@ use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader};
 use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource};
 
 use super::geometry::{self, RotRect};
+use super::search;
+use crate::{Deadline, Error};
 
 /// One scan of the image by rxing.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,14 +82,14 @@ pub struct Code {
 }
 
 /// Locates every code rxing can read in `img` (upright luma), with the scans of `p`.
-/// Fails when rxing reads a code it cannot place.
-pub fn locate(img: &GrayImage, p: &BarcodeParams) -> Result<Vec<Code>, String> {
+/// Fails when rxing reads a code it cannot place, or when `deadline` passes.
+pub fn locate(img: &GrayImage, p: &BarcodeParams, deadline: &Deadline) -> Result<Vec<Code>, Error> {
     // Most photos hold no code: copy the image only once there is one to paint out.
     let mut work = std::borrow::Cow::Borrowed(img);
     let mut found: Vec<Code> = Vec::new();
     for scan in &p.scans {
         for _ in 0..p.rounds.max(1) {
-            let new = scan_once(&work, img, scan)?;
+            let new = scan_once(&work, img, scan, deadline)?;
             if new.is_empty() {
                 break;
             }
@@ -94,16 +103,31 @@ pub fn locate(img: &GrayImage, p: &BarcodeParams) -> Result<Vec<Code>, String> {
     Ok(found)
 }
 
-/// Whether any scan of `p` still reads a code in `img` (for verifying a covered output).
-pub fn any_readable(img: &GrayImage, p: &BarcodeParams) -> bool {
-    p.scans
-        .iter()
-        .any(|s| scan_once(img, img, s).map_or(true, |c| !c.is_empty()))
+/// Whether any scan of `p` still reads a code in `img` (for verifying a covered output). A
+/// code that is read but cannot be placed counts as readable.
+pub fn any_readable(
+    img: &GrayImage,
+    p: &BarcodeParams,
+    deadline: &Deadline,
+) -> Result<bool, Error> {
+    for s in &p.scans {
+        match scan_once(img, img, s, deadline) {
+            Ok(c) if c.is_empty() => {}
+            Ok(_) | Err(Error::Detect(_)) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 /// One scan of `work` at the scan's size; geometry is measured on `original` (bar heights
 /// are followed on the unpainted pixels).
-fn scan_once(work: &GrayImage, original: &GrayImage, scan: &Scan) -> Result<Vec<Code>, String> {
+fn scan_once(
+    work: &GrayImage,
+    original: &GrayImage,
+    scan: &Scan,
+    deadline: &Deadline,
+) -> Result<Vec<Code>, Error> {
     let (w, h) = work.dimensions();
     let scale = (scan.long_side as f32 / w.max(h) as f32).min(1.0);
     let (sw, sh) = geometry::scaled_size(w, h, scale);
@@ -122,8 +146,12 @@ fn scan_once(work: &GrayImage, original: &GrayImage, scan: &Scan) -> Result<Vec<
     };
     let mut out = Vec::new();
     for t in geometry::tiles(sw, sh, 1.0, tile, tile / 4) {
-        let window = imageops::crop_imm(src, t.x, t.y, t.w, t.h).to_image();
-        for (format, pts) in read(window, scan.try_harder) {
+        deadline.check()?;
+        let window = imageops::crop_imm(src, t.x, t.y, t.w, t.h);
+        if search::is_flat(&*window) {
+            continue;
+        }
+        for (format, pts) in read(window.to_image(), scan.try_harder) {
             let pts: Vec<[f32; 2]> = pts
                 .iter()
                 .map(|p| [(p[0] + t.x as f32) * fx, (p[1] + t.y as f32) * fy])
@@ -141,7 +169,11 @@ fn scan_once(work: &GrayImage, original: &GrayImage, scan: &Scan) -> Result<Vec<
                     let m = 0.5 * r.w.max(r.h) + 16.0;
                     Some(r.grow(m, m))
                 })
-                .ok_or_else(|| format!("a {format:?} code was read but rxing gave no position"))?;
+                .ok_or_else(|| {
+                    Error::Detect(format!(
+                        "barcode location failed: a {format:?} code was read but rxing gave no position"
+                    ))
+                })?;
             out.push(Code {
                 rect,
                 format: format!("{format:?}"),
@@ -515,7 +547,7 @@ mod tests {
         // this 470 px long, 200 px tall code.
         for deg in [0.0, 12.0, -20.0] {
             let (img, dark) = card(BarcodeFormat::CODE_128, "MRN00482913", 3, deg, 800);
-            let codes = locate(&img, &BarcodeParams::default()).unwrap();
+            let codes = locate(&img, &BarcodeParams::default(), &Deadline::none()).unwrap();
             assert!(!codes.is_empty(), "{deg}°: not found");
             // rxing may also misread a part as another symbology; that is covered too.
             assert!(codes.iter().any(|c| c.format == "CODE_128"), "{codes:?}");
@@ -545,7 +577,7 @@ mod tests {
             10.0,
             500,
         );
-        let codes = locate(&img, &BarcodeParams::default()).unwrap();
+        let codes = locate(&img, &BarcodeParams::default(), &Deadline::none()).unwrap();
         assert_eq!(codes.len(), 1, "{codes:?}");
         let r = &codes[0].rect;
         assert!(dark
@@ -556,7 +588,7 @@ mod tests {
             paint(&mut i, r, 128);
             i
         };
-        assert!(!any_readable(&after, &BarcodeParams::default()));
+        assert!(!any_readable(&after, &BarcodeParams::default(), &Deadline::none()).unwrap());
     }
 
     #[test]
@@ -580,6 +612,8 @@ mod tests {
     #[test]
     fn nothing_is_found_on_a_blank_card() {
         let img = GrayImage::from_pixel(300, 200, image::Luma([200]));
-        assert!(locate(&img, &BarcodeParams::default()).unwrap().is_empty());
+        assert!(locate(&img, &BarcodeParams::default(), &Deadline::none())
+            .unwrap()
+            .is_empty());
     }
 }

@@ -6,6 +6,7 @@ use image::{GenericImageView, Rgb, RgbImage};
 use super::geometry::{self, Rect, Turn};
 use super::search::{self, Windows};
 use super::{Model, Tensor};
+use crate::{Deadline, Error};
 
 /// Tuning of face detection. Every number says where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,18 +113,24 @@ pub struct Found {
     pub notes: Vec<String>,
 }
 
-/// Finds faces in an upright RGB image with a CenterFace model.
-pub fn detect(model: &mut dyn Model, img: &RgbImage, p: &FaceParams) -> Result<Found, String> {
+/// Finds faces in an upright RGB image with a CenterFace model, checking `deadline` before
+/// each model run.
+pub fn detect(
+    model: &mut dyn Model,
+    img: &RgbImage,
+    p: &FaceParams,
+    deadline: &Deadline,
+) -> Result<Found, Error> {
     let (w, h) = img.dimensions();
     let turns: &[Turn] = if p.turns { &Turn::ALL } else { &[Turn::None] };
     let mut all = Vec::new();
-    search::each_turn(img, turns, |view, turn| -> Result<(), String> {
+    search::each_turn(img, turns, deadline, |view, turn| {
         let min_face = if turn == Turn::None {
             p.min_face
         } else {
             p.turned_min_face
         };
-        for c in detect_upright(model, view, p, min_face)? {
+        for c in detect_upright(model, view, p, min_face, deadline)? {
             all.push(Candidate {
                 rect: turn.back_rect(&c.0, w, h),
                 score: c.1,
@@ -185,7 +192,8 @@ fn detect_upright(
     img: &RgbImage,
     p: &FaceParams,
     min_face: f32,
-) -> Result<Vec<(Rect, f32)>, String> {
+    deadline: &Deadline,
+) -> Result<Vec<(Rect, f32)>, Error> {
     let (w, h) = img.dimensions();
     let windows = Windows {
         whole_side: p.whole_side,
@@ -195,8 +203,10 @@ fn detect_upright(
         single_pass_pixels: p.single_pass_pixels,
     };
     let mut out = Vec::new();
-    search::each_window(img, &windows, |view, tile| -> Result<(), String> {
-        for (r, s) in run_model(model, &*view, p.review_threshold)? {
+    search::each_window(img, &windows, deadline, |view, tile| {
+        let found = run_model(model, &*view, p.review_threshold)
+            .map_err(|e| Error::Detect(format!("face detection failed: {e}")))?;
+        for (r, s) in found {
             out.push((tile.to_source(&r), s));
         }
         Ok(())
@@ -428,7 +438,7 @@ mod tests {
             turns: false,
             ..FaceParams::default()
         };
-        let found = detect(&mut net, &img, &p).unwrap();
+        let found = detect(&mut net, &img, &p, &Deadline::none()).unwrap();
         assert!(net.shapes.len() > 1, "tiles were run");
         assert!(net.shapes.iter().all(|s| s[2] <= 1024 && s[3] <= 1024));
         let want = Rect::xywh(sq.0 as f32, sq.1 as f32, sq.2 as f32, sq.3 as f32);
@@ -448,7 +458,7 @@ mod tests {
             max_tile_pixels: 3e6,
             ..FaceParams::default()
         };
-        let found = detect(&mut net, &img, &p).unwrap();
+        let found = detect(&mut net, &img, &p, &Deadline::none()).unwrap();
         // 12 MP searched as 3 MP: half the size, so 20 px faces become 10 px...
         let pixels: usize = net.shapes[1..].iter().map(|s| s[2] * s[3]).sum();
         assert!(pixels < 5_000_000, "{pixels}");
@@ -463,7 +473,7 @@ mod tests {
         let sq = (100, 40, 30, 50);
         let img = with_square(400, 300, sq);
         let mut net = FakeNet { shapes: vec![] };
-        let found = detect(&mut net, &img, &FaceParams::default()).unwrap();
+        let found = detect(&mut net, &img, &FaceParams::default(), &Deadline::none()).unwrap();
         // One whole-image run per turn; each finds the square.
         assert_eq!(net.shapes.len(), 4);
         assert_eq!(net.shapes[1][2..], [416, 320]);

@@ -21,7 +21,7 @@ pub use geometry::{Rect, RotRect};
 pub use runtime::{ModelFile, OrtSource};
 pub use text::TextParams;
 
-use crate::Error;
+use crate::{Deadline, Error};
 
 /// A dense float tensor: row-major `data` of `shape`.
 #[derive(Debug, Clone, PartialEq)]
@@ -292,25 +292,39 @@ impl Engine {
     }
 
     /// Finds faces, text and codes (those the categories ask for) in an upright RGB image.
-    pub fn detect(&self, img: &RgbImage) -> Result<Detections, Error> {
+    /// Fails with [`Error::Limits`] when `deadline` passes first.
+    pub fn detect(&self, img: &RgbImage, deadline: &Deadline) -> Result<Detections, Error> {
+        // A picture of one flat colour shows nothing (a blank scan, a decompression bomb's
+        // filler): no pass over it can find anything, however large it is.
+        if img
+            .as_raw()
+            .chunks_exact(3)
+            .all(|p| p == &img.as_raw()[..3])
+        {
+            return Ok(Detections::default());
+        }
         let taken = self.pool.lock().map(|mut p| p.pop()).unwrap_or(None);
         let mut sessions = match taken {
             Some(s) => s,
             None => self.sessions()?,
         };
-        let result = self.detect_with(&mut sessions, img);
+        let result = self.detect_with(&mut sessions, img, deadline);
         if let Ok(mut pool) = self.pool.lock() {
             pool.push(sessions);
         }
         result
     }
 
-    fn detect_with(&self, s: &mut Sessions, img: &RgbImage) -> Result<Detections, Error> {
+    fn detect_with(
+        &self,
+        s: &mut Sessions,
+        img: &RgbImage,
+        deadline: &Deadline,
+    ) -> Result<Detections, Error> {
         let (w, h) = img.dimensions();
         let mut out = Detections::default();
         if let (Some(model), Some(file)) = (s.face.as_mut(), &self.face_model) {
-            let found = face::detect(model, img, &self.config.face)
-                .map_err(|e| Error::Detect(format!("face detection failed: {e}")))?;
+            let found = face::detect(model, img, &self.config.face, deadline)?;
             let [l, t, r, b] = self.config.face.margin;
             let region = |c: &face::Candidate| Region {
                 kind: RegionKind::Face,
@@ -326,8 +340,7 @@ impl Engine {
             out.notes.extend(found.notes);
         }
         if let (Some(model), Some(file)) = (s.text.as_mut(), &self.text_model) {
-            let found = text::detect(model, img, &self.config.text)
-                .map_err(|e| Error::Detect(format!("text detection failed: {e}")))?;
+            let found = text::detect(model, img, &self.config.text, deadline)?;
             out.regions.extend(found.boxes.iter().map(|b| Region {
                 score: Some(b.score),
                 detector: file.name.clone(),
@@ -338,8 +351,7 @@ impl Engine {
         }
         if self.config.categories.barcode {
             let luma = luma(img);
-            let codes = barcode::locate(&luma, &self.config.barcode)
-                .map_err(|e| Error::Detect(format!("barcode location failed: {e}")))?;
+            let codes = barcode::locate(&luma, &self.config.barcode, deadline)?;
             out.regions.extend(codes.into_iter().map(|c| Region {
                 detector: "rxing".to_string(),
                 symbology: Some(c.format),
@@ -353,8 +365,11 @@ impl Engine {
 
     /// Whether a code can still be read in `img` with the scans used to find codes; `false`
     /// when codes are not looked for.
-    pub fn code_readable(&self, img: &RgbImage) -> bool {
-        self.config.categories.barcode && barcode::any_readable(&luma(img), &self.config.barcode)
+    pub fn code_readable(&self, img: &RgbImage, deadline: &Deadline) -> Result<bool, Error> {
+        if !self.config.categories.barcode {
+            return Ok(false);
+        }
+        barcode::any_readable(&luma(img), &self.config.barcode, deadline)
     }
 }
 

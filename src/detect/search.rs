@@ -8,6 +8,7 @@ use image::imageops::{self, FilterType};
 use image::{RgbImage, SubImage};
 
 use super::geometry::{self, Tile, Turn};
+use crate::{Deadline, Error};
 
 /// The passes over one image.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,11 +34,21 @@ pub fn tile_scale(w: u32, h: u32, small: f32, small_model: f32, max_pixels: f64)
 
 /// Calls `run` with each window of `img` the passes look at, and the tile that maps the
 /// window's pixels back to `img`. Windows are views: the model's input is the only copy.
-pub fn each_window<E>(
+/// Windows of one flat colour hold nothing to find and are skipped; the deadline is checked
+/// before each window.
+pub fn each_window(
     img: &RgbImage,
     p: &Windows,
-    mut run: impl FnMut(SubImage<&RgbImage>, Tile) -> Result<(), E>,
-) -> Result<(), E> {
+    deadline: &Deadline,
+    mut run: impl FnMut(SubImage<&RgbImage>, Tile) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut run = |view: SubImage<&RgbImage>, tile: Tile| -> Result<(), Error> {
+        deadline.check()?;
+        if is_flat(&*view) {
+            return Ok(());
+        }
+        run(view, tile)
+    };
     let (w, h) = img.dimensions();
     let whole_scale = (p.whole_side as f32 / w.max(h) as f32).min(1.0);
     let resized = |scale: f32| {
@@ -81,12 +92,14 @@ pub fn each_window<E>(
 }
 
 /// Calls `run` with `img` under each of `turns`, making one turned copy at a time.
-pub fn each_turn<E>(
+pub fn each_turn(
     img: &RgbImage,
     turns: &[Turn],
-    mut run: impl FnMut(&RgbImage, Turn) -> Result<(), E>,
-) -> Result<(), E> {
+    deadline: &Deadline,
+    mut run: impl FnMut(&RgbImage, Turn) -> Result<(), Error>,
+) -> Result<(), Error> {
     for &turn in turns {
+        deadline.check()?;
         if turn == Turn::None {
             run(img, turn)?;
         } else {
@@ -94,6 +107,20 @@ pub fn each_turn<E>(
         }
     }
     Ok(())
+}
+
+/// Whether every pixel of `view` has the same value: such a window shows nothing at all, so
+/// no model need look at it. Exact equality only: faint text a few levels off its background
+/// is still something to look for.
+pub fn is_flat<I: image::GenericImageView>(view: &I) -> bool
+where
+    I::Pixel: PartialEq,
+{
+    let mut pixels = view.pixels();
+    match pixels.next() {
+        Some((_, _, first)) => pixels.all(|(_, _, p)| p == first),
+        None => true,
+    }
 }
 
 /// The report's note when a `w` x `h` image had to be searched smaller than asked because

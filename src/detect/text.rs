@@ -8,6 +8,7 @@ use image::{GenericImageView, Rgb, RgbImage};
 use super::geometry::{self, RotRect, Turn};
 use super::search::{self, Windows};
 use super::{Model, Tensor};
+use crate::{Deadline, Error};
 
 /// Tuning of text detection. Every number says where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,8 +113,14 @@ pub struct Found {
     pub notes: Vec<String>,
 }
 
-/// Finds text in an upright RGB image with a PP-OCR detection model.
-pub fn detect(model: &mut dyn Model, img: &RgbImage, p: &TextParams) -> Result<Found, String> {
+/// Finds text in an upright RGB image with a PP-OCR detection model, checking `deadline`
+/// before each model run.
+pub fn detect(
+    model: &mut dyn Model,
+    img: &RgbImage,
+    p: &TextParams,
+    deadline: &Deadline,
+) -> Result<Found, Error> {
     let (w, h) = img.dimensions();
     let turns: &[Turn] = if p.turns {
         &[Turn::None, Turn::Cw90]
@@ -121,7 +128,7 @@ pub fn detect(model: &mut dyn Model, img: &RgbImage, p: &TextParams) -> Result<F
         &[Turn::None]
     };
     let mut all = Vec::new();
-    search::each_turn(img, turns, |view, turn| -> Result<(), String> {
+    search::each_turn(img, turns, deadline, |view, turn| {
         let (tw, th) = view.dimensions();
         let windows = Windows {
             whole_side: p.whole_side,
@@ -130,8 +137,10 @@ pub fn detect(model: &mut dyn Model, img: &RgbImage, p: &TextParams) -> Result<F
             overlap: p.overlap,
             single_pass_pixels: p.single_pass_pixels,
         };
-        search::each_window(view, &windows, |win, tile| -> Result<(), String> {
-            for b in run_model(model, &*win, p)? {
+        search::each_window(view, &windows, deadline, |win, tile| {
+            let found = run_model(model, &*win, p)
+                .map_err(|e| Error::Detect(format!("text detection failed: {e}")))?;
+            for b in found {
                 let rect = b.rect.map(|x, y| {
                     let (sx, sy) = tile.point_to_source(x, y);
                     turn.back(sx, sy, w, h)

@@ -48,6 +48,8 @@ struct Parsed {
     height: u32,
     blocks: Vec<Block>,
     frames: u32,
+    /// The frames' areas added up, as their descriptors declare them.
+    pixels: u64,
     end: usize,
 }
 
@@ -60,6 +62,7 @@ fn parse(d: &[u8]) -> Result<Parsed, Error> {
     let mut pos = 13 + color_table_len(d[10]);
     let mut blocks = Vec::new();
     let mut frames = 0;
+    let mut pixels = 0u64;
     loop {
         let start = pos;
         match *d.get(pos).ok_or_else(truncated)? {
@@ -69,11 +72,15 @@ fn parse(d: &[u8]) -> Result<Parsed, Error> {
                     height,
                     blocks,
                     frames,
+                    pixels,
                     end: pos + 1,
                 })
             }
             0x2C => {
                 let packed = *d.get(pos + 9).ok_or_else(truncated)?;
+                let fw = u64::from(u16::from_le_bytes([d[pos + 5], d[pos + 6]]));
+                let fh = u64::from(u16::from_le_bytes([d[pos + 7], d[pos + 8]]));
+                pixels += fw * fh;
                 pos += 10 + color_table_len(packed) + 1; // descriptor, local table, LZW size
                 pos = skip_sub_blocks(d, pos)?;
                 frames += 1;
@@ -121,6 +128,8 @@ pub fn scan(d: &[u8]) -> Result<Scan, Error> {
     let mut scan = Scan {
         width: p.width,
         height: p.height,
+        frames: p.frames,
+        frame_pixels: p.pixels,
         ..Scan::default()
     };
     for b in &p.blocks {
@@ -153,9 +162,22 @@ pub fn verify(d: &[u8]) -> Result<(u32, u32), Error> {
     Ok((p.width, p.height))
 }
 
-/// The number of frames, for limits, without decoding.
-pub fn frame_count(d: &[u8]) -> Result<u32, Error> {
-    Ok(parse(d)?.frames)
+/// How many frames a GIF holds and how many pixels they declare, without decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frames {
+    /// Image blocks.
+    pub count: u32,
+    /// Their areas added up.
+    pub pixels: u64,
+}
+
+/// The frames of a GIF, for limits, without decoding.
+pub fn frames(d: &[u8]) -> Result<Frames, Error> {
+    let p = parse(d)?;
+    Ok(Frames {
+        count: p.frames,
+        pixels: p.pixels,
+    })
 }
 
 #[cfg(test)]

@@ -194,6 +194,10 @@ pub struct Scan {
     /// Whether the file holds an animation (APNG, animated WebP). Re-encoding keeps only the
     /// first frame, so such files must take the lossless path or fail.
     pub animated: bool,
+    /// Frames declared by the container (0 where the walker does not count them: one image).
+    pub frames: u32,
+    /// Pixels of every frame added up, as the headers declare them (0 where not counted).
+    pub frame_pixels: u64,
     /// The quality a JPEG's luminance quantisation table corresponds to on the IJG scale,
     /// so a re-encode can keep it.
     pub jpeg_quality: Option<u8>,
@@ -202,14 +206,18 @@ pub struct Scan {
 /// Reads a file's container structure. Dimensions are checked against `limits`.
 pub fn scan(format: Format, data: &[u8], limits: &Limits) -> Result<Scan, Error> {
     let scan = match format {
-        Format::Jpeg => jpeg::scan(data)?,
-        Format::Png => png::scan(data)?,
+        Format::Jpeg => jpeg::scan(data, limits)?,
+        Format::Png => png::scan(data, limits)?,
         Format::Webp => webp::scan(data)?,
         Format::Gif => gif::scan(data)?,
         Format::Tiff => tiff::scan(data)?,
-        Format::Heif => heif::scan(data)?,
+        Format::Heif => {
+            heif::check_items(data, limits.max_heif_items)?;
+            heif::scan(data)?
+        }
     };
     limits.check_dimensions(scan.width, scan.height)?;
+    limits.check_frames(scan.frames.max(1), scan.frame_pixels)?;
     Ok(scan)
 }
 

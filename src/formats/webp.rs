@@ -131,6 +131,18 @@ pub fn scan(d: &[u8]) -> Result<Scan, Error> {
     scan.animated = top
         .iter()
         .any(|c| &c.fourcc == b"ANIM" || &c.fourcc == b"ANMF");
+    let u24 = |b: &[u8]| u64::from(b[0]) | u64::from(b[1]) << 8 | u64::from(b[2]) << 16;
+    let frames: Vec<&[u8]> = top
+        .iter()
+        .filter(|c| &c.fourcc == b"ANMF" && c.len >= ANMF_HEADER)
+        .map(|c| c.data(d))
+        .collect();
+    scan.frames = frames.len().max(1) as u32;
+    scan.frame_pixels = frames
+        .iter()
+        .map(|f| (u24(&f[6..9]) + 1) * (u24(&f[9..12]) + 1))
+        .sum::<u64>()
+        .max(u64::from(width) * u64::from(height));
     for c in &top {
         if let Some(cat) = classify(&c.fourcc) {
             match &c.fourcc {
@@ -157,6 +169,8 @@ pub fn scan(d: &[u8]) -> Result<Scan, Error> {
             }
         }
     }
+    let (_, hidden) = analyze(d)?;
+    scan.found.extend(hidden);
     if riff_end < d.len() {
         scan.found.push(Found::new(
             Category::Trailer,
@@ -177,36 +191,229 @@ pub fn push_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], payload: &[u8]) {
     }
 }
 
-/// Copies the allowlisted chunks, rewriting VP8X flags, ANMF frames and the RIFF size. The
-/// VP8/VP8L/ALPH bitstreams are copied byte for byte.
-pub fn strip(d: &[u8]) -> Result<Vec<u8>, Error> {
-    let (top, _) = parse(d)?;
-    dimensions(d, &top)?;
-    let mut body = Vec::with_capacity(d.len());
-    for c in &top {
-        let p = c.data(d);
-        match &c.fourcc {
-            b"VP8X" => {
-                if p.len() != 10 {
-                    return Err(err("VP8X chunk is not 10 bytes"));
-                }
-                let mut x = p.to_vec();
-                x[0] &= FLAG_ALPHA | FLAG_ANIM;
-                x[1..4].fill(0);
-                push_chunk(&mut body, b"VP8X", &x);
+/// A frame's picture: its bitstream chunk and, for a lossy one, the alpha before it.
+struct Image {
+    alph: Option<Vec<u8>>,
+    bitstream: Chunk,
+}
+
+/// What a WebP's picture is made of.
+enum Picture {
+    /// A lone VP8 or VP8L chunk.
+    Simple(Chunk),
+    /// VP8X (flags rewritten), then one still image.
+    Still { vp8x: Vec<u8>, image: Image },
+    /// VP8X, ANIM and the frames, each its 16-byte header and image.
+    Animated {
+        vp8x: Vec<u8>,
+        anim: Chunk,
+        frames: Vec<(Vec<u8>, Image)>,
+    },
+}
+
+/// Width and height of a VP8 or VP8L bitstream, checking what its header promises fits.
+fn bitstream_size(c: &Chunk, d: &[u8]) -> Result<(u32, u32), Error> {
+    let p = c.data(d);
+    match &c.fourcc {
+        b"VP8 " => {
+            if p.len() < 10 || p[3..6] != [0x9D, 0x01, 0x2A] || p[0] & 1 != 0 {
+                return Err(err("VP8 bitstream is not a key frame"));
             }
+            let first_partition =
+                (u32::from(p[0]) | u32::from(p[1]) << 8 | u32::from(p[2]) << 16) >> 5;
+            if 10 + first_partition as usize > p.len() {
+                return Err(err("VP8 bitstream is shorter than its first partition"));
+            }
+            Ok((
+                u32::from(u16::from_le_bytes([p[6], p[7]]) & 0x3FFF),
+                u32::from(u16::from_le_bytes([p[8], p[9]]) & 0x3FFF),
+            ))
+        }
+        b"VP8L" => {
+            if p.len() < 5 || p[0] != 0x2F || p[4] >> 5 != 0 {
+                return Err(err("VP8L bitstream header is invalid"));
+            }
+            let bits = le32(p, 1).expect("5 bytes");
+            Ok(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
+        }
+        _ => Err(err("not an image bitstream")),
+    }
+}
+
+/// The image among `chunks` (a still file's, or a frame's): the first VP8 or VP8L chunk,
+/// with the ALPH chunk just before it when the image is lossy and `alpha` allows it. An
+/// ALPH stored raw must hold exactly one byte per pixel; bytes past that are dropped.
+/// Everything else is recorded in `hidden`.
+fn image(
+    chunks: &[Chunk],
+    d: &[u8],
+    alpha: bool,
+    size: (u32, u32),
+    hidden: &mut Vec<Found>,
+) -> Result<Image, Error> {
+    let at = chunks
+        .iter()
+        .position(|c| matches!(&c.fourcc, b"VP8 " | b"VP8L"))
+        .ok_or_else(|| err("no image bitstream"))?;
+    let bitstream = chunks[at];
+    if bitstream_size(&bitstream, d)? != size {
+        return Err(err("image bitstream size differs from the canvas or frame"));
+    }
+    let mut alph = None;
+    if alpha && &bitstream.fourcc == b"VP8 " {
+        if let Some(a) = chunks[..at].iter().rev().find(|c| &c.fourcc == b"ALPH") {
+            let p = a.data(d);
+            let raw = u64::from(size.0) * u64::from(size.1) + 1;
+            alph = Some(match p.first() {
+                Some(h) if h & 3 == 0 => {
+                    if (p.len() as u64) < raw {
+                        return Err(err("ALPH chunk holds fewer bytes than pixels"));
+                    }
+                    p[..raw as usize].to_vec()
+                }
+                Some(_) => p.to_vec(),
+                None => return Err(err("ALPH chunk is empty")),
+            });
+        }
+    }
+    for (i, c) in chunks.iter().enumerate() {
+        // The ALPH kept is the last one before the bitstream.
+        let kept = i == at
+            || (alph.is_some()
+                && &c.fourcc == b"ALPH"
+                && i < at
+                && chunks[i + 1..at].iter().all(|c| &c.fourcc != b"ALPH"));
+        if !kept && classify(&c.fourcc).is_none() {
+            hidden.push(Found::new(
+                Category::Other,
+                format!("{} a decoder does not use", name(&c.fourcc)),
+                c.end - c.start,
+            ));
+        }
+    }
+    if let Some(a) = &alph {
+        let stored = chunks[..at]
+            .iter()
+            .rev()
+            .find(|c| &c.fourcc == b"ALPH")
+            .map_or(0, |c| c.len);
+        if stored > a.len() {
+            hidden.push(Found::new(
+                Category::Other,
+                "ALPH bytes beyond the pixels",
+                stored - a.len(),
+            ));
+        }
+    }
+    Ok(Image { alph, bitstream })
+}
+
+fn analyze(d: &[u8]) -> Result<(Picture, Vec<Found>), Error> {
+    let (top, _) = parse(d)?;
+    let first = *top.first().ok_or_else(|| err("no chunks"))?;
+    let mut hidden = Vec::new();
+    if &first.fourcc != b"VP8X" {
+        bitstream_size(&first, d)?;
+        for c in &top[1..] {
+            if classify(&c.fourcc).is_none() {
+                hidden.push(Found::new(
+                    Category::Other,
+                    format!("{} a decoder does not use", name(&c.fourcc)),
+                    c.end - c.start,
+                ));
+            }
+        }
+        return Ok((Picture::Simple(first), hidden));
+    }
+    let p = first.data(d);
+    if p.len() != 10 {
+        return Err(err("VP8X chunk is not 10 bytes"));
+    }
+    let size = dimensions(d, &top)?;
+    let flags = p[0];
+    let mut vp8x = p.to_vec();
+    vp8x[1..4].fill(0);
+    if flags & FLAG_ANIM == 0 {
+        vp8x[0] = flags & FLAG_ALPHA;
+        let rest: Vec<Chunk> = top[1..]
+            .iter()
+            .filter(|c| !matches!(&c.fourcc, b"ANIM" | b"ANMF"))
+            .copied()
+            .collect();
+        for c in top[1..]
+            .iter()
+            .filter(|c| matches!(&c.fourcc, b"ANIM" | b"ANMF"))
+        {
+            hidden.push(Found::new(
+                Category::Other,
+                format!("{} in a still image", name(&c.fourcc)),
+                c.end - c.start,
+            ));
+        }
+        let image = image(&rest, d, flags & FLAG_ALPHA != 0, size, &mut hidden)?;
+        return Ok((Picture::Still { vp8x, image }, hidden));
+    }
+    vp8x[0] = flags & (FLAG_ALPHA | FLAG_ANIM);
+    let anim = *top
+        .iter()
+        .find(|c| &c.fourcc == b"ANIM")
+        .filter(|c| c.len == 6)
+        .ok_or_else(|| err("animation without a valid ANIM chunk"))?;
+    let mut frames = Vec::new();
+    for c in &top[1..] {
+        match &c.fourcc {
             b"ANMF" => {
                 let subs = frame_chunks(d, c)?;
-                let mut frame = p[..ANMF_HEADER].to_vec();
-                for sub in subs {
-                    if is_image_chunk(&sub.fourcc) {
-                        push_chunk(&mut frame, &sub.fourcc, sub.data(d));
-                    }
+                let header = c.data(d)[..ANMF_HEADER].to_vec();
+                let u24 = |b: &[u8]| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+                let (x, y) = (2 * u24(&header[0..3]), 2 * u24(&header[3..6]));
+                let (w, h) = (u24(&header[6..9]) + 1, u24(&header[9..12]) + 1);
+                if u64::from(x) + u64::from(w) > u64::from(size.0)
+                    || u64::from(y) + u64::from(h) > u64::from(size.1)
+                {
+                    return Err(err("an animation frame lies outside the canvas"));
                 }
+                let img = image(&subs, d, true, (w, h), &mut hidden)?;
+                frames.push((header, img));
+            }
+            _ if c.start == anim.start => {}
+            f if classify(f).is_none() && f != b"VP8X" => hidden.push(Found::new(
+                Category::Other,
+                format!("{} a decoder does not use", name(f)),
+                c.end - c.start,
+            )),
+            _ => {}
+        }
+    }
+    if frames.is_empty() {
+        return Err(err("animation without frames"));
+    }
+    Ok((Picture::Animated { vp8x, anim, frames }, hidden))
+}
+
+fn emit_image(out: &mut Vec<u8>, d: &[u8], img: &Image) {
+    if let Some(a) = &img.alph {
+        push_chunk(out, b"ALPH", a);
+    }
+    push_chunk(out, &img.bitstream.fourcc, img.bitstream.data(d));
+}
+
+fn emit(d: &[u8], picture: &Picture) -> Vec<u8> {
+    let mut body = Vec::with_capacity(d.len());
+    match picture {
+        Picture::Simple(c) => push_chunk(&mut body, &c.fourcc, c.data(d)),
+        Picture::Still { vp8x, image } => {
+            push_chunk(&mut body, b"VP8X", vp8x);
+            emit_image(&mut body, d, image);
+        }
+        Picture::Animated { vp8x, anim, frames } => {
+            push_chunk(&mut body, b"VP8X", vp8x);
+            push_chunk(&mut body, b"ANIM", anim.data(d));
+            for (header, img) in frames {
+                let mut frame = header.clone();
+                emit_image(&mut frame, d, img);
                 push_chunk(&mut body, b"ANMF", &frame);
             }
-            f if classify(f).is_none() => push_chunk(&mut body, f, p),
-            _ => {}
         }
     }
     let mut out = Vec::with_capacity(body.len() + 12);
@@ -214,11 +421,19 @@ pub fn strip(d: &[u8]) -> Result<Vec<u8>, Error> {
     out.extend_from_slice(&((body.len() + 4) as u32).to_le_bytes());
     out.extend_from_slice(b"WEBP");
     out.extend_from_slice(&body);
-    Ok(out)
+    out
 }
 
-/// Fails unless every chunk (and every animation frame's sub-chunk) is allowlisted, VP8X
-/// announces no metadata and the RIFF payload ends the file.
+/// Rebuilds a WebP from its picture alone: one image bitstream (with its alpha) per still
+/// image or frame, VP8X announcing no metadata, RIFF size rewritten. The VP8/VP8L/ALPH
+/// bitstreams are copied byte for byte.
+pub fn strip(d: &[u8]) -> Result<Vec<u8>, Error> {
+    let (picture, _) = analyze(d)?;
+    Ok(emit(d, &picture))
+}
+
+/// Fails unless the WebP is exactly as [`strip`] writes it: allowlisted chunks in canonical
+/// form, one bitstream per image, no metadata flags, the RIFF payload ending the file.
 pub fn verify(d: &[u8]) -> Result<(u32, u32), Error> {
     let v = |e: Error| Error::Verify(e.to_string());
     let (top, riff_end) = parse(d).map_err(v)?;
@@ -228,30 +443,17 @@ pub fn verify(d: &[u8]) -> Result<(u32, u32), Error> {
             d.len() - riff_end
         )));
     }
-    for c in &top {
-        if classify(&c.fourcc).is_some() {
-            return Err(Error::Verify(format!(
-                "WebP {} is not allowlisted",
-                name(&c.fourcc)
-            )));
-        }
-        let p = c.data(d);
-        if &c.fourcc == b"VP8X"
-            && p.first()
-                .is_some_and(|f| f & !(FLAG_ALPHA | FLAG_ANIM) != 0)
-        {
-            return Err(Error::Verify("VP8X announces metadata".into()));
-        }
-        if &c.fourcc == b"ANMF" {
-            for sub in frame_chunks(d, c).map_err(v)? {
-                if !is_image_chunk(&sub.fourcc) {
-                    return Err(Error::Verify(format!(
-                        "WebP {} in a frame is not allowlisted",
-                        name(&sub.fourcc)
-                    )));
-                }
-            }
-        }
+    if let Some(c) = top.iter().find(|c| classify(&c.fourcc).is_some()) {
+        return Err(Error::Verify(format!(
+            "WebP {} is not allowlisted",
+            name(&c.fourcc)
+        )));
+    }
+    let (picture, _) = analyze(d).map_err(v)?;
+    if emit(d, &picture) != d {
+        return Err(Error::Verify(
+            "WebP holds chunks or bytes outside its picture".into(),
+        ));
     }
     dimensions(d, &top).map_err(v)
 }
@@ -273,16 +475,39 @@ mod tests {
         v
     }
 
-    const VP8X_META: [u8; 10] = [0x2C | FLAG_ALPHA, 0, 0, 0, 9, 0, 0, 4, 0, 0];
-    const VP8L: [u8; 5] = [0x2F, 9, 0x40, 1, 0];
+    /// A real lossless 10 x 5 bitstream from image-rs's encoder.
+    fn vp8l() -> Vec<u8> {
+        let img =
+            image::RgbImage::from_fn(10, 5, |x, y| image::Rgb([x as u8 * 20, y as u8 * 40, 9]));
+        let mut out = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(
+                &mut std::io::Cursor::new(&mut out),
+                image::ImageFormat::WebP,
+            )
+            .unwrap();
+        let (top, _) = parse(&out).unwrap();
+        top.iter()
+            .find(|c| &c.fourcc == b"VP8L")
+            .unwrap()
+            .data(&out)
+            .to_vec()
+    }
+
+    /// The 10-byte header of a lossy 10 x 5 key frame (the walker reads no further).
+    const VP8: [u8; 10] = [0x10, 0, 0, 0x9D, 0x01, 0x2A, 10, 0, 5, 0];
+
+    fn vp8x(flags: u8) -> [u8; 10] {
+        [flags, 0, 0, 0, 9, 0, 0, 4, 0, 0]
+    }
 
     #[test]
     fn exif_xmp_icc_and_trailer_are_dropped_and_flags_rewritten() {
         let input = riff(
             &[
-                (b"VP8X", &VP8X_META),
+                (b"VP8X", &vp8x(0x2C | FLAG_ALPHA)),
                 (b"ICCP", b"icc"),
-                (b"VP8L", &VP8L),
+                (b"VP8L", &vp8l()),
                 (b"EXIF", b"MM\0*\0\0\0\x08\0\0\0\0\0\0"),
                 (b"XMP ", b"<x/>"),
             ],
@@ -294,21 +519,93 @@ mod tests {
         let cats: Vec<_> = s.found.iter().map(|f| f.category).collect();
         assert_eq!(cats, [Icc, Exif, Xmp, Trailer]);
         let out = strip(&input).unwrap();
-        let mut flags = VP8X_META;
-        flags[0] = FLAG_ALPHA;
-        assert_eq!(out, riff(&[(b"VP8X", &flags), (b"VP8L", &VP8L)], b""));
+        assert_eq!(
+            out,
+            riff(&[(b"VP8X", &vp8x(FLAG_ALPHA)), (b"VP8L", &vp8l())], b"")
+        );
         assert_eq!(verify(&out).unwrap(), (10, 5));
         assert!(verify(&input).is_err());
     }
 
     #[test]
+    fn a_second_bitstream_is_dropped() {
+        let input = riff(&[(b"VP8L", &vp8l()), (b"VP8L", b"\x2fJane Example")], b"");
+        assert!(verify(&input).is_err());
+        let out = strip(&input).unwrap();
+        assert_eq!(out, riff(&[(b"VP8L", &vp8l())], b""));
+        assert!(scan(&input)
+            .unwrap()
+            .found
+            .iter()
+            .any(|f| f.category == Category::Other));
+        let extended = riff(
+            &[(b"VP8X", &vp8x(0)), (b"VP8L", &vp8l()), (b"VP8 ", &VP8)],
+            b"",
+        );
+        assert_eq!(
+            strip(&extended).unwrap(),
+            riff(&[(b"VP8X", &vp8x(0)), (b"VP8L", &vp8l())], b"")
+        );
+    }
+
+    #[test]
+    fn alpha_is_kept_only_where_a_decoder_uses_it() {
+        let alph = [&[0u8][..], &[0xAA; 50][..], b"Jane Example"].concat();
+        // With the alpha flag, before a lossy bitstream: kept, cut to one byte a pixel.
+        let with_flag = riff(
+            &[
+                (b"VP8X", &vp8x(FLAG_ALPHA)),
+                (b"ALPH", &alph),
+                (b"VP8 ", &VP8),
+            ],
+            b"",
+        );
+        let out = strip(&with_flag).unwrap();
+        assert_eq!(
+            out,
+            riff(
+                &[
+                    (b"VP8X", &vp8x(FLAG_ALPHA)),
+                    (b"ALPH", &alph[..51]),
+                    (b"VP8 ", &VP8)
+                ],
+                b""
+            )
+        );
+        verify(&out).unwrap();
+        // Without the flag, or beside a lossless bitstream: not picture.
+        let no_flag = riff(
+            &[(b"VP8X", &vp8x(0)), (b"ALPH", &alph), (b"VP8 ", &VP8)],
+            b"",
+        );
+        assert_eq!(
+            strip(&no_flag).unwrap(),
+            riff(&[(b"VP8X", &vp8x(0)), (b"VP8 ", &VP8)], b"")
+        );
+        let lossless = riff(
+            &[
+                (b"VP8X", &vp8x(FLAG_ALPHA)),
+                (b"ALPH", &alph),
+                (b"VP8L", &vp8l()),
+            ],
+            b"",
+        );
+        assert!(!strip(&lossless).unwrap().windows(4).any(|w| w == b"ALPH"));
+    }
+
+    #[test]
     fn unknown_chunk_inside_animation_frame_is_dropped() {
         let mut frame = vec![0u8; ANMF_HEADER];
-        push_chunk(&mut frame, b"VP8L", &VP8L);
+        frame[6] = 9;
+        frame[9] = 4;
+        push_chunk(&mut frame, b"VP8L", &vp8l());
         push_chunk(&mut frame, b"XYZW", b"secret");
-        let vp8x = [FLAG_ANIM, 0, 0, 0, 9, 0, 0, 4, 0, 0];
         let input = riff(
-            &[(b"VP8X", &vp8x), (b"ANIM", &[0; 6]), (b"ANMF", &frame)],
+            &[
+                (b"VP8X", &vp8x(FLAG_ANIM)),
+                (b"ANIM", &[0; 6]),
+                (b"ANMF", &frame),
+            ],
             b"",
         );
         assert!(verify(&input).is_err());
@@ -318,14 +615,29 @@ mod tests {
     }
 
     #[test]
-    fn short_vp8x_anywhere_is_an_error_not_a_panic() {
-        let input = riff(&[(b"VP8L", &VP8L), (b"VP8X", &[1, 2])], b"");
+    fn canvas_and_bitstream_must_agree() {
+        let input = riff(
+            &[
+                (b"VP8X", &[0, 0, 0, 0, 99, 0, 0, 4, 0, 0]),
+                (b"VP8L", &vp8l()),
+            ],
+            b"",
+        );
         assert!(strip(&input).is_err());
     }
 
     #[test]
+    fn short_vp8x_anywhere_is_an_error_not_a_panic() {
+        let input = riff(&[(b"VP8X", &[1, 2]), (b"VP8L", &vp8l())], b"");
+        assert!(strip(&input).is_err());
+        // After the bitstream of a simple file it is one more chunk no decoder reads.
+        let input = riff(&[(b"VP8L", &vp8l()), (b"VP8X", &[1, 2])], b"");
+        assert_eq!(strip(&input).unwrap(), riff(&[(b"VP8L", &vp8l())], b""));
+    }
+
+    #[test]
     fn riff_size_beyond_file_is_truncated() {
-        let mut input = riff(&[(b"VP8L", &VP8L)], b"");
+        let mut input = riff(&[(b"VP8L", &vp8l())], b"");
         input[4] = 0xFF;
         assert!(scan(&input).unwrap_err().to_string().contains("truncated"));
     }
