@@ -1,5 +1,12 @@
 //! Files and folders: where each scrubbed copy goes, reading with limits, and atomic writes.
 //! The caller (the binary, a service) decides how to run jobs in parallel and what to print.
+//!
+//! Only regular files are ever opened, and never in a way that can block (a FIFO named like
+//! a photo). Symbolic links to files are followed, as the files they point to are what the
+//! user dropped; links to folders are not, so a walk never leaves the tree it was given and
+//! never loops. Every entry ends up in the plan: a job, skipped with a reason, or an error.
+//! Nothing is written over an input: [`check_targets`] refuses a plan whose outputs or
+//! report would land on one, before anything is touched.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -92,9 +99,10 @@ pub struct Outcome {
     pub report: Option<Report>,
 }
 
-/// Paths that are not UTF-8 are reported lossily rather than failing the whole report.
+/// Paths that are not UTF-8 are reported with their odd bytes as `\xNN`, so that every name
+/// stays distinct, rather than failing the whole report.
 fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
+    s.serialize_str(&crate::report::path_text(p))
 }
 
 fn lossy_opt_path<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
@@ -140,11 +148,16 @@ pub fn plan(inputs: &[PathBuf], opts: &BatchOptions) -> Plan {
         let meta = match fs::metadata(input) {
             Ok(m) => m,
             Err(e) => {
-                plan.errors.push((input.clone(), io_reason(&e)));
+                plan.errors.push((input.clone(), missing_reason(input, &e)));
                 continue;
             }
         };
         let mut files: Vec<(PathBuf, PathBuf)> = Vec::new(); // (file, output dir)
+        if !meta.is_dir() && !meta.is_file() {
+            plan.skipped
+                .push((input.clone(), not_regular(&meta.file_type())));
+            continue;
+        }
         if meta.is_dir() {
             let root = folder_out_root(input, opts);
             let walker = walkdir::WalkDir::new(input)
@@ -158,12 +171,32 @@ pub fn plan(inputs: &[PathBuf], opts: &BatchOptions) -> Plan {
                 });
             for entry in walker {
                 match entry {
-                    Ok(e) if e.file_type().is_file() => {
+                    Ok(e) if e.file_type().is_dir() => {}
+                    Ok(e) => {
                         let rel = e.path().strip_prefix(input).unwrap_or(e.path());
                         let dir = root.join(rel.parent().unwrap_or(Path::new("")));
-                        files.push((e.into_path(), dir));
+                        let ft = e.file_type();
+                        if ft.is_file() {
+                            files.push((e.into_path(), dir));
+                        } else if ft.is_symlink() {
+                            match fs::metadata(e.path()) {
+                                Ok(m) if m.is_file() => files.push((e.into_path(), dir)),
+                                Ok(m) if m.is_dir() => plan.skipped.push((
+                                    e.into_path(),
+                                    "symbolic link to a folder, not followed".into(),
+                                )),
+                                Ok(m) => plan
+                                    .skipped
+                                    .push((e.into_path(), not_regular(&m.file_type()))),
+                                Err(err) => {
+                                    let reason = missing_reason(e.path(), &err);
+                                    plan.errors.push((e.into_path(), reason));
+                                }
+                            }
+                        } else {
+                            plan.skipped.push((e.into_path(), not_regular(&ft)));
+                        }
                     }
-                    Ok(_) => {}
                     Err(e) => plan.errors.push((
                         e.path().unwrap_or(input).to_path_buf(),
                         e.io_error().map(io_reason).unwrap_or_else(|| e.to_string()),
@@ -256,10 +289,63 @@ fn random_name() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Why a path that cannot be statted is missing: a dangling link says so.
+fn missing_reason(path: &Path, e: &std::io::Error) -> String {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => "broken symbolic link".into(),
+        _ => io_reason(e),
+    }
+}
+
+/// The reason an entry that is neither a file nor a folder is skipped.
+fn not_regular(ft: &fs::FileType) -> String {
+    #[cfg(unix)]
+    let kind = {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            "a fifo"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "a device"
+        } else {
+            "not a file"
+        }
+    };
+    #[cfg(not(unix))]
+    let kind = {
+        let _ = ft;
+        "not a file"
+    };
+    format!("not a regular file ({kind})")
+}
+
+/// Opens `path` for reading if, once links are followed, it is a regular file. The open
+/// never blocks (a FIFO or a device would, before any check could run) and the type is
+/// checked on the open file, so a file swapped for a FIFO after planning is refused too.
+pub fn open_regular(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let f = options.open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            not_regular(&meta.file_type()),
+        ));
+    }
+    Ok(f)
+}
+
 /// Reads enough of a file to recognise its format.
 fn sniff_file(path: &Path) -> Option<Format> {
     let mut head = [0u8; 256];
-    let mut f = fs::File::open(path).ok()?;
+    let mut f = open_regular(path).ok()?;
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..]) {
@@ -277,6 +363,176 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string().to_lowercase(),
     }
+}
+
+const PART_PREFIX: &str = ".phiscrub-";
+const PART_SUFFIX: &str = ".part";
+
+/// Refuses a plan that would write anything over an input: an output that is (or links to)
+/// an input file, or a report file that is an input, an output, or any existing file that
+/// is not an earlier report (a shell wildcard after the report option makes the first
+/// photo the report). Checked before anything is written; the message names the file.
+pub fn check_targets(plan: &Plan, report: Option<&Path>) -> Result<(), String> {
+    let inputs: Vec<&Path> = plan
+        .jobs
+        .iter()
+        .map(|j| j.input.as_path())
+        .chain(plan.skipped.iter().map(|(p, _)| p.as_path()))
+        .collect();
+    let ids: Vec<(FileId, &Path)> = inputs
+        .iter()
+        .filter_map(|p| Some((file_id(p)?, *p)))
+        .collect();
+    let input_at = |p: &Path| {
+        let id = file_id(p)?;
+        ids.iter().find(|(i, _)| *i == id).map(|(_, p)| *p)
+    };
+    for job in &plan.jobs {
+        if let Some(original) = input_at(&job.output) {
+            return Err(format!(
+                "{}: the output would replace the input {}; choose another output folder",
+                crate::report::path_text(&job.output),
+                crate::report::path_text(original)
+            ));
+        }
+    }
+    let Some(report) = report else {
+        return Ok(());
+    };
+    let name = crate::report::path_text(report);
+    if let Some(original) = input_at(report) {
+        return Err(format!(
+            "{name}: the report would replace the input {}",
+            crate::report::path_text(original)
+        ));
+    }
+    let resolved = resolve(report);
+    if plan.jobs.iter().any(|j| resolve(&j.output) == resolved) {
+        return Err(format!("{name}: the report would replace an output"));
+    }
+    match fs::symlink_metadata(report) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => Err(format!("{name}: is a folder")),
+        Ok(_) if is_report(report) => Ok(()),
+        Ok(_) => Err(format!(
+            "{name}: exists and is not a phiscrub report; not replacing it"
+        )),
+    }
+}
+
+/// A file's identity on disk (device and inode), so that links and other spellings of one
+/// path compare equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+fn file_id(p: &Path) -> Option<FileId> {
+    let m = fs::metadata(p).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId(m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        let c = fs::canonicalize(p).ok()?;
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        c.hash(&mut h);
+        Some(FileId(0, h.finish()))
+    }
+}
+
+/// `p` with its folder resolved, for comparing paths that may not exist yet.
+fn resolve(p: &Path) -> PathBuf {
+    let parent = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    match p.file_name() {
+        Some(n) => dir.join(n),
+        None => dir,
+    }
+}
+
+/// Whether an existing file is empty or a JSON-lines report of ours (its first line is an
+/// object with `input` and `status`).
+fn is_report(p: &Path) -> bool {
+    let Ok(f) = open_regular(p) else {
+        return false;
+    };
+    let mut head = Vec::new();
+    if f.take(64 << 10).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    if head.is_empty() {
+        return true;
+    }
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    serde_json::from_slice::<serde_json::Value>(first)
+        .is_ok_and(|v| v.get("input").is_some() && v.get("status").is_some())
+}
+
+/// A JSON-lines report written as files finish: each line is written whole and flushed, so
+/// the file is a faithful record of what is done at any moment, even if the run is killed.
+#[derive(Debug)]
+pub struct ReportFile {
+    file: std::sync::Mutex<fs::File>,
+}
+
+impl ReportFile {
+    /// Creates (or empties) the report file.
+    pub fn create(path: &Path) -> std::io::Result<ReportFile> {
+        Ok(ReportFile {
+            file: std::sync::Mutex::new(fs::File::create(path)?),
+        })
+    }
+
+    /// Appends one outcome as one line.
+    pub fn append(&self, o: &Outcome) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(o).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut f = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("report writer poisoned"))?;
+        f.write_all(&line)?;
+        f.flush()
+    }
+}
+
+/// Removes the temporary files an interrupted run left in `dirs` (ours are named
+/// `.phiscrub-XXXXXX.part`). A file another run is still writing holds a lock and is left
+/// alone. Returns how many were removed.
+pub fn remove_stale_parts<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> usize {
+    let mut seen = HashSet::new();
+    let mut removed = 0;
+    for dir in dirs {
+        if !seen.insert(dir.to_path_buf()) {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let ours = name.starts_with(PART_PREFIX)
+                && name.ends_with(PART_SUFFIX)
+                && name.len() == PART_PREFIX.len() + 6 + PART_SUFFIX.len();
+            if !ours || !e.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let Ok(f) = open_regular(&e.path()) else {
+                continue;
+            };
+            if f.try_lock().is_ok() && fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// Scrubs one job: reads the input (bounded by the input size limit), scrubs and verifies it,
@@ -371,10 +627,19 @@ impl Plan {
     }
 }
 
-fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
-    let f = fs::File::open(path)
-        .map_err(|e| Error::Io(std::io::Error::new(e.kind(), io_reason(&e))))?;
-    let mut buf = Vec::new();
+/// Reads a whole regular file of at most `max` bytes. A bigger file is refused from its
+/// size, unread.
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
+    let f =
+        open_regular(path).map_err(|e| Error::Io(std::io::Error::new(e.kind(), io_reason(&e))))?;
+    let size = f.metadata()?.len();
+    if size > max {
+        return Err(Error::Limits(format!(
+            "{size} bytes exceeds the {max} byte input limit"
+        )));
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    // A file growing while it is read is still cut at the limit.
     f.take(max + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > max {
         return Err(Error::Limits(format!(
@@ -392,9 +657,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> std::io::Resu
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".phiscrub-")
-        .suffix(".part")
+        .prefix(PART_PREFIX)
+        .suffix(PART_SUFFIX)
         .tempfile_in(dir)?;
+    // Held until the file is renamed into place: a later run tells a live temporary file
+    // from one left by a killed run by whether it can take this lock.
+    tmp.as_file().lock()?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     #[cfg(unix)]
@@ -475,5 +743,40 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         let leftovers = fs::read_dir(t.path()).unwrap().count();
         assert_eq!(leftovers, 1);
+    }
+
+    #[test]
+    fn a_temporary_file_still_being_written_is_not_removed() {
+        let t = tempfile::tempdir().unwrap();
+        let busy = t.path().join(".phiscrub-aaaaaa.part");
+        let stale = t.path().join(".phiscrub-bbbbbb.part");
+        let other = t.path().join(".phiscrub-notes.txt");
+        for p in [&busy, &stale, &other] {
+            fs::write(p, b"x").unwrap();
+        }
+        let writer = fs::File::open(&busy).unwrap();
+        writer.lock().unwrap();
+        assert_eq!(remove_stale_parts([t.path()]), 1);
+        assert!(busy.exists() && other.exists() && !stale.exists());
+        drop(writer);
+        assert_eq!(remove_stale_parts([t.path()]), 1);
+        assert!(!busy.exists());
+    }
+
+    #[test]
+    fn a_report_may_replace_only_an_earlier_report() {
+        let t = tempfile::tempdir().unwrap();
+        let photo = t.path().join("a.jpg");
+        fs::write(&photo, b"\xFF\xD8\xFF\xE0").unwrap();
+        let plan = plan(std::slice::from_ref(&photo), &BatchOptions::default());
+        let old = t.path().join("old.jsonl");
+        fs::write(&old, b"{\"input\":\"x.jpg\",\"status\":\"scrubbed\"}\n").unwrap();
+        let notes = t.path().join("notes.txt");
+        fs::write(&notes, b"ward round notes").unwrap();
+        assert!(check_targets(&plan, Some(&old)).is_ok());
+        assert!(check_targets(&plan, Some(&t.path().join("new.jsonl"))).is_ok());
+        assert!(check_targets(&plan, Some(&notes)).is_err());
+        assert!(check_targets(&plan, Some(&photo)).is_err());
+        assert!(check_targets(&plan, Some(&plan.jobs[0].output)).is_err());
     }
 }

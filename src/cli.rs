@@ -111,6 +111,17 @@ pub struct ScrubArgs {
     /// No progress bar and no summary; errors are still printed.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Most seconds one file may take; a file that takes longer fails and the batch goes on
+    /// (0: no limit) [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!("'{s}' is not a number of seconds")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

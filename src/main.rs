@@ -2,8 +2,7 @@
 
 mod cli;
 
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,10 +11,11 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use phiscrub::batch::{self, BatchOptions, Outcome, Rename, Status};
+use phiscrub::batch::{self, BatchOptions, Outcome, Rename, ReportFile, Status};
 use phiscrub::detect::{Categories, Engine, EngineConfig, FaceParams, RegionKind, TextParams};
 use phiscrub::redact::{Redaction, Shape, Style};
-use phiscrub::{Options, Scrubber};
+use phiscrub::report::{path_text, printable};
+use phiscrub::{Limits, Options, Scrubber};
 
 use cli::{Cli, Command, InspectArgs, RenameArg, ScrubArgs, ShapeArg, StyleArg};
 
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("phiscrub: {e:#}");
+            eprintln!("phiscrub: {}", printable(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -51,8 +51,7 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
     let mut plan = batch::plan(&args.paths, &batch_opts);
     // Everything the user typed is checked before any file is touched.
     if let Some(p) = &args.regions {
-        let regions =
-            batch::read_regions(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        let regions = batch::read_regions(p).map_err(|e| anyhow::anyhow!("{}: {e}", shown(p)))?;
         let unmatched = plan.attach_regions(&regions);
         if let Some(first) = unmatched.first() {
             let more = match unmatched.len() - 1 {
@@ -61,10 +60,19 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
             };
             anyhow::bail!(
                 "{}: names {}{more}, which matches none of the input images",
-                p.display(),
-                first.display(),
+                shown(p),
+                shown(first),
             );
         }
+    }
+    // Nothing may land on an input: checked before anything is touched.
+    if let Err(e) = batch::check_targets(&plan, args.report.as_deref()) {
+        let hint = if args.report.is_some() && e.contains("report") {
+            " (a wildcard right after --report makes its first file the report)"
+        } else {
+            ""
+        };
+        anyhow::bail!("{}{hint}", printable(&e));
     }
 
     // --jobs is the total thread budget: file workers times ONNX Runtime threads each. A
@@ -76,11 +84,19 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
     });
     let workers = total.min(plan.jobs.len()).max(1);
     let intra = (total / workers).max(1);
+    let defaults = Limits::default();
     let options = Options {
         reencode: args.reencode,
         jpeg_quality: args.jpeg_quality,
         redaction: redaction(args),
-        ..Options::default()
+        limits: Limits {
+            timeout: match args.timeout {
+                Some(t) if t.is_zero() => None,
+                Some(t) => Some(t),
+                None => defaults.timeout,
+            },
+            ..defaults
+        },
     };
     let scrubber = if args.metadata_only {
         if args.verbose {
@@ -133,23 +149,40 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
         .num_threads(workers)
         .build_global()
         .context("cannot start worker threads")?;
-    let mut report = match &args.report {
-        Some(p) => {
-            Some(BufWriter::new(File::create(p).with_context(|| {
-                format!("{}: cannot create report", p.display())
-            })?))
-        }
+    let report = match &args.report {
+        Some(p) => Some(
+            ReportFile::create(p).with_context(|| format!("{}: cannot create report", shown(p)))?,
+        ),
         None => None,
+    };
+    // Temporary files a killed run left where outputs go.
+    batch::remove_stale_parts(plan.jobs.iter().filter_map(|j| j.output.parent()));
+    let record = |o: &Outcome| -> Result<()> {
+        if let Some(r) = &report {
+            r.append(o).context("cannot write report")?;
+        }
+        Ok(())
     };
     let mut outcomes: Vec<Outcome> = Vec::new();
     for (path, reason) in &plan.errors {
-        eprintln!("{}: {reason}", path.display());
+        eprintln!("{}: {}", shown(path), printable(reason));
         outcomes.push(Outcome::not_written(
             path,
             Status::Failed,
             reason.clone(),
             Some("io"),
         ));
+    }
+    for (path, reason) in &plan.skipped {
+        outcomes.push(Outcome::not_written(
+            path,
+            Status::Skipped,
+            reason.clone(),
+            None,
+        ));
+    }
+    for o in &outcomes {
+        record(o)?;
     }
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -159,7 +192,7 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
                 .expect("valid template"),
         )
     };
-    let done: Vec<Outcome> = plan
+    let done: Vec<Result<Outcome>> = plan
         .jobs
         .par_iter()
         .map(|job| {
@@ -170,37 +203,25 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
                 } else {
                     ""
                 };
-                bar.suspend(|| eprintln!("{}: {kind}{reason}", job.input.display()));
+                bar.suspend(|| eprintln!("{}: {kind}{}", shown(&job.input), printable(reason)));
             }
             if let Some(r) = o.report.as_ref().filter(|r| r.needs_review) {
                 bar.suspend(|| {
                     eprintln!(
                         "{}: needs review: {} possible face(s) just under the threshold, not covered",
-                        job.input.display(),
+                        shown(&job.input),
                         r.review.len()
                     )
                 });
             }
             bar.inc(1);
-            o
+            record(&o)?;
+            Ok(o)
         })
         .collect();
     bar.finish_and_clear();
-    outcomes.extend(done);
-    for (path, reason) in &plan.skipped {
-        outcomes.push(Outcome::not_written(
-            path,
-            Status::Skipped,
-            reason.clone(),
-            None,
-        ));
-    }
-    if let Some(w) = report.as_mut() {
-        for o in &outcomes {
-            serde_json::to_writer(&mut *w, o)?;
-            w.write_all(b"\n")?;
-        }
-        w.flush().context("cannot write report")?;
+    for o in done {
+        outcomes.push(o?);
     }
     let count = |s| outcomes.iter().filter(|o| o.status == s).count();
     let removed: u64 = outcomes
@@ -285,20 +306,19 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for path in &args.files {
-        let result = std::fs::read(path)
-            .map_err(phiscrub::Error::Io)
+        let result = batch::read_limited(path, scrubber.options().limits.max_input_bytes)
             .and_then(|b| scrubber.inspect(&b));
         match result {
             Ok(i) if args.json => {
                 let mut v = serde_json::to_value(&i)?;
-                v["file"] = serde_json::Value::String(path.display().to_string());
+                v["file"] = serde_json::Value::String(path_text(path));
                 writeln!(out, "{v}")?;
             }
             Ok(i) => {
                 writeln!(
                     out,
                     "{}: {} {}x{}, orientation {}, {} of metadata",
-                    path.display(),
+                    shown(path),
                     i.format,
                     i.width,
                     i.height,
@@ -335,7 +355,7 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
                         out,
                         "  {}: {}{size}",
                         cat.as_str().unwrap_or("other"),
-                        f.name
+                        printable(&f.name)
                     )?;
                 }
                 if i.found.is_empty() {
@@ -343,7 +363,7 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
                 }
             }
             Err(e) => {
-                eprintln!("{}: {e}", path.display());
+                eprintln!("{}: {}", shown(path), printable(&e.to_string()));
                 failed = true;
             }
         }
@@ -353,6 +373,11 @@ fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A path as printed on the terminal: odd bytes as `\xNN`, control characters escaped.
+fn shown(p: &std::path::Path) -> String {
+    printable(&path_text(p)).into_owned()
 }
 
 fn human(bytes: u64) -> String {

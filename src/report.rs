@@ -143,3 +143,68 @@ pub struct Inspection {
     /// Total bytes of the pieces found.
     pub metadata_bytes: u64,
 }
+
+/// A path as text that keeps every name apart: UTF-8 as it is, each byte that is not UTF-8
+/// as `\xNN` (instead of the replacement character, which makes different names look alike).
+pub fn path_text(p: &std::path::Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in p.as_os_str().as_bytes().utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02X}"));
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        p.to_string_lossy().into_owned()
+    }
+}
+
+/// `s` safe to print on a terminal: control characters (which can move the cursor, clear the
+/// screen or retitle the window) and bidirectional overrides (which reorder what is shown)
+/// become visible escapes. File names and anything read from a file pass through here
+/// before they are printed.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && unsafe_char(c) => {
+                out.push_str(&format!("\\x{:02X}", c as u32))
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:X}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_and_odd_bytes_become_visible() {
+        assert_eq!(printable("ward\u{1b}[2J\n4.jpg"), "ward\\x1B[2J\\n4.jpg");
+        assert_eq!(printable("a\u{202E}gpj.exe"), "a\\u{202E}gpj.exe");
+        assert_eq!(printable("plain name.jpg"), "plain name.jpg");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let p = std::path::Path::new(std::ffi::OsStr::from_bytes(b"ward\xff4.gif"));
+            assert_eq!(path_text(p), "ward\\xFF4.gif");
+        }
+    }
+}

@@ -119,8 +119,10 @@ fn be64(d: &[u8], at: usize) -> Option<u64> {
         .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
 }
 
+/// libheif's messages can quote bytes of the file (box types); they are made printable.
 pub(crate) fn err(e: impl std::fmt::Display) -> Error {
-    Error::malformed(Format::Heif, e.to_string().to_lowercase())
+    let text = e.to_string().to_lowercase();
+    Error::malformed(Format::Heif, crate::report::printable(&text).into_owned())
 }
 
 /// Lists the items beside the primary image's pixels: metadata blocks, thumbnails, depth and

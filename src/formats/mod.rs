@@ -255,6 +255,20 @@ pub fn verify(format: Format, data: &[u8], width: u32, height: u32) -> Result<()
     Ok(())
 }
 
+/// A four-character code read from a file, as text: printable ASCII as it is, every other
+/// byte as `\xNN`.
+pub(crate) fn fourcc_text(code: &[u8]) -> String {
+    code.iter()
+        .map(|&b| {
+            if (0x20..0x7F).contains(&b) && b != b'\\' {
+                char::from(b).to_string()
+            } else {
+                format!("\\x{b:02X}")
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn be16(d: &[u8], at: usize) -> Option<u16> {
     d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
 }

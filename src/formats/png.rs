@@ -554,8 +554,9 @@ fn analyze(chunks: &[Chunk], d: &[u8]) -> Result<Picture, Unshown> {
         (3, None) => return Err(malformed("palette image without PLTE")),
         (3, Some(c)) => {
             let p = c.data(d);
-            if p.len() % 3 != 0 || entries == 0 || entries > 1 << header.depth {
-                return Err(malformed("PLTE does not fit the bit depth"));
+            // Entries past what the bit depth can index are never shown (libpng drops them).
+            if p.len() % 3 != 0 || entries == 0 || entries > 256 {
+                return Err(malformed("PLTE does not hold whole colours"));
             }
             if used.iter().enumerate().any(|(i, &u)| u && i >= entries) {
                 return Err(malformed("a pixel uses a colour beyond the palette"));
@@ -595,7 +596,8 @@ fn analyze(chunks: &[Chunk], d: &[u8]) -> Result<Picture, Unshown> {
         let fitted = match header.colour {
             0 if t.len() == 2 => Some(t.to_vec()),
             2 if t.len() == 6 => Some(t.to_vec()),
-            3 => {
+            // Longer than the palette, decoders ignore the whole chunk.
+            3 if t.len() <= entries => {
                 let keep = palette.as_ref().map_or(0, |p| p.len() / 3);
                 let mut a: Vec<u8> = t.iter().take(keep).copied().collect();
                 for (i, alpha) in a.iter_mut().enumerate() {

@@ -45,8 +45,8 @@ fn chunks(d: &[u8], from: usize, to: usize) -> Result<Vec<Chunk>, Error> {
             .ok_or_else(|| err("chunk size overflows"))?;
         if pos + 8 + len > to {
             return Err(err(format!(
-                "truncated WebP ({} chunk at offset {pos} runs past the end)",
-                String::from_utf8_lossy(&fourcc)
+                "truncated WebP ({} at offset {pos} runs past the end)",
+                name(&fourcc)
             )));
         }
         out.push(Chunk {
@@ -96,8 +96,11 @@ fn classify(fourcc: &[u8; 4]) -> Option<Category> {
     }
 }
 
+/// A chunk's name for messages and reports. The fourcc comes from the file: anything but a
+/// printable ASCII character is written as `\xNN`, so a name cannot carry terminal control
+/// sequences or text in another script.
 fn name(fourcc: &[u8; 4]) -> String {
-    format!("{} chunk", String::from_utf8_lossy(fourcc).trim_end())
+    format!("{} chunk", super::fourcc_text(fourcc).trim_end())
 }
 
 /// Canvas size from VP8X, or the bitstream header of a simple file.

@@ -2,6 +2,8 @@
 //! scratch folder, and asking exiftool for a second opinion.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use image::GenericImageView;
 
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! EXIF block holding Orientation alone, so a losslessly scrubbed photo still displays upright.
 //!
 //! Kept segments are shown to hold only picture: every scan is entropy-decoded to its last
-//! block ([`entropy`]), and the output is rebuilt from what decoding used, in one canonical
+//! block (the `entropy` module), and the output is rebuilt from what decoding used, in one canonical
 //! order: the quantisation tables the components use, the frame header, then for each scan
 //! its restart interval and the Huffman tables it reads, its header and the coded bytes it
 //! consumed, padding bits set to ones. Tables no scan reads, bytes no decoder reads and
