@@ -57,8 +57,14 @@ fn decode_heif(input: &[u8], limits: &Limits) -> Result<DynamicImage, Error> {
     Ok(DynamicImage::ImageRgb8(img))
 }
 
-/// Encodes pixels as JPEG (`jpeg_quality`), PNG, lossless WebP or a single-frame GIF.
-pub fn encode(format: Format, img: &DynamicImage, jpeg_quality: u8) -> Result<Vec<u8>, Error> {
+/// Encodes pixels as JPEG (`jpeg_quality`), PNG, lossless WebP or a single-frame GIF, whose
+/// palette always holds the colours of `keep` exactly (the fill colour of a cover).
+pub fn encode(
+    format: Format,
+    img: &DynamicImage,
+    jpeg_quality: u8,
+    keep: &[[u8; 3]],
+) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let enc = |e: image::ImageError| Error::encode(format, e);
     match format {
@@ -91,67 +97,94 @@ pub fn encode(format: Format, img: &DynamicImage, jpeg_quality: u8) -> Result<Ve
                 .map_err(enc)?
         }
         // A single still frame: GIFs with faces are only covered when not animated.
-        Format::Gif => out = encode_gif_still(img)?,
+        Format::Gif => out = encode_gif_still(img, keep)?,
         other => return Err(Error::encode(other, "not an output format")),
     }
     Ok(out)
 }
 
 /// A still GIF of `img`. A picture of at most 256 colours (a GIF's own palette plus a fill
-/// colour) is written with exactly those colours, so covering a face changes nothing else;
-/// only a pixelated or blurred cover that brings more colours is quantised, at a speed whose
-/// cost stays linear in the pixels (NeuQuant sampling one pixel in ten).
-fn encode_gif_still(img: &DynamicImage) -> Result<Vec<u8>, Error> {
+/// colour) is written with exactly those colours. With up to a few thousand (a full
+/// palette plus a fill), the 256 most used are kept, `keep` (the fill colour) always among
+/// them, and each other colour goes to its nearest kept one: covering a face then moves a
+/// handful of rare colours slightly and nothing else, at a cost linear in the pixels. Only a
+/// pixelated or blurred cover that brings many more colours is quantised by NeuQuant,
+/// sampling one pixel in ten, which is also linear.
+fn encode_gif_still(img: &DynamicImage, keep: &[[u8; 3]]) -> Result<Vec<u8>, Error> {
+    const MAX_MERGED: usize = 4096;
     let rgba = img.to_rgba8();
     let (w, h) = rgba.dimensions();
     let (w16, h16) = match (u16::try_from(w), u16::try_from(h)) {
         (Ok(a), Ok(b)) => (a, b),
         _ => return Err(Error::encode(Format::Gif, "image is too large for GIF")),
     };
-    let enc = |e: gif::EncodingError| Error::encode(Format::Gif, e.to_string().to_lowercase());
-    let mut palette: Vec<[u8; 4]> = Vec::new();
-    let mut index = std::collections::HashMap::new();
-    let mut pixels = Vec::with_capacity(rgba.len() / 4);
-    let mut last: Option<([u8; 4], u8)> = None;
-    let mut exact = true;
+    // Every fully transparent pixel is the same transparent entry.
+    let key = |p: &image::Rgba<u8>| {
+        if p.0[3] == 0 {
+            [0; 4]
+        } else {
+            [p.0[0], p.0[1], p.0[2], 255]
+        }
+    };
+    let mut counts: std::collections::HashMap<[u8; 4], u64> = std::collections::HashMap::new();
+    let mut run: Option<([u8; 4], u64)> = None;
+    let mut many = false;
     for p in rgba.pixels() {
-        // Every fully transparent pixel is the same transparent entry.
-        let key = if p.0[3] == 0 { [0; 4] } else { p.0 };
-        let i = match last {
-            Some((k, i)) if k == key => i,
+        let k = key(p);
+        match &mut run {
+            Some((c, n)) if *c == k => *n += 1,
             _ => {
-                let i = match index.get(&key) {
-                    Some(&i) => i,
-                    None if palette.len() < 256 => {
-                        let i = palette.len() as u8;
-                        palette.push(key);
-                        index.insert(key, i);
-                        i
-                    }
-                    None => {
-                        exact = false;
-                        break;
-                    }
-                };
-                last = Some((key, i));
-                i
+                if let Some((c, n)) = run.take() {
+                    *counts.entry(c).or_insert(0) += n;
+                }
+                run = Some((k, 1));
+                if counts.len() > MAX_MERGED {
+                    many = true;
+                    break;
+                }
             }
-        };
-        pixels.push(i);
+        }
     }
-    let frame = if exact {
+    if let Some((c, n)) = run {
+        *counts.entry(c).or_insert(0) += n;
+    }
+    let enc = |e: gif::EncodingError| Error::encode(Format::Gif, e.to_string().to_lowercase());
+    let frame = if many {
+        let mut raw = rgba.into_raw();
+        gif::Frame::from_rgba_speed(w16, h16, &mut raw, 10)
+    } else {
+        // Most used first; colours the caller needs exactly come before all others.
+        let mut colours: Vec<([u8; 4], u64)> = counts.into_iter().collect();
+        let wanted = |c: &[u8; 4]| c[3] == 255 && keep.iter().any(|k| k[..] == c[..3]);
+        colours.sort_by(|a, b| (wanted(&b.0), b.1, a.0).cmp(&(wanted(&a.0), a.1, b.0)));
+        let kept: Vec<[u8; 4]> = colours.iter().take(256).map(|c| c.0).collect();
+        let mut index: std::collections::HashMap<[u8; 4], u8> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (*c, i as u8))
+            .collect();
+        for (c, _) in colours.iter().skip(256) {
+            let nearest = kept
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| k[3] == c[3])
+                .min_by_key(|(_, k)| {
+                    (0..3)
+                        .map(|i| (i32::from(k[i]) - i32::from(c[i])).pow(2))
+                        .sum::<i32>()
+                })
+                .map_or(0, |(i, _)| i as u8);
+            index.insert(*c, nearest);
+        }
+        let pixels: Vec<u8> = rgba.pixels().map(|p| index[&key(p)]).collect();
         gif::Frame {
             width: w16,
             height: h16,
-            transparent: palette.iter().position(|c| c[3] == 0).map(|i| i as u8),
-            palette: Some(palette.iter().flat_map(|c| [c[0], c[1], c[2]]).collect()),
+            transparent: kept.iter().position(|c| c[3] == 0).map(|i| i as u8),
+            palette: Some(kept.iter().flat_map(|c| [c[0], c[1], c[2]]).collect()),
             buffer: pixels.into(),
             ..gif::Frame::default()
         }
-    } else {
-        drop(pixels);
-        let mut raw = rgba.into_raw();
-        gif::Frame::from_rgba_speed(w16, h16, &mut raw, 10)
     };
     let mut out = Vec::new();
     {
@@ -298,4 +331,40 @@ fn crop_to_canvas(
         f.height = keep_h as u16;
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_palette_plus_a_fill_keeps_the_fill_exactly_and_moves_only_the_rarest_colour() {
+        // 256 colours, colour 255 the rarest, then a black cover: 257 colours.
+        let img = image::RgbImage::from_fn(64, 64, |x, y| {
+            let i = (y * 64 + x) % 255;
+            let c = if x == 63 && y == 63 { 255 } else { i as u8 };
+            image::Rgb([c, c.wrapping_mul(7), 255 - c])
+        });
+        let mut covered = img.clone();
+        for y in 10..20 {
+            for x in 10..20 {
+                covered.put_pixel(x, y, image::Rgb([0, 0, 0]));
+            }
+        }
+        let gif = encode(
+            Format::Gif,
+            &DynamicImage::ImageRgb8(covered.clone()),
+            90,
+            &[[0, 0, 0]],
+        )
+        .unwrap();
+        let back = image::load_from_memory(&gif).unwrap().to_rgb8();
+        let changed: Vec<(u32, u32)> = back
+            .enumerate_pixels()
+            .filter(|(x, y, p)| *p != covered.get_pixel(*x, *y))
+            .map(|(x, y, _)| (x, y))
+            .collect();
+        assert_eq!(changed, [(63, 63)]);
+        assert_eq!(back.get_pixel(15, 15), &image::Rgb([0, 0, 0]));
+    }
 }

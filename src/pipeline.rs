@@ -190,7 +190,8 @@ impl Scrubber {
                     .jpeg_quality
                     .or(scan.jpeg_quality)
                     .unwrap_or(DEFAULT_JPEG_QUALITY);
-                let encoded = codec::encode(out_format, &img, quality)?;
+                let fill = [self.options.redaction.fill];
+                let encoded = codec::encode(out_format, &img, quality, &fill)?;
                 deadline.check()?;
                 // Our own encoders add headers (JFIF); the same allowlist applies to them. GIF
                 // has no strip of its own: its verifier accepts only images and looping.

@@ -245,6 +245,10 @@ fn text_hidden_in_kept_chunks_never_reaches_the_output() {
     for (name, bytes) in hostile::jpeg_hiding_places(PLANTED) {
         files.push((format!("{name}.jpg"), bytes));
     }
+    files.push((
+        "tiff_text_tags.tif".into(),
+        hostile::tiff_with_text_tags(PLANTED),
+    ));
     let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     let (t, out, reports) = scrub_files(&named, &["--metadata-only"], 300);
     assert_eq!(

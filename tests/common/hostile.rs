@@ -503,3 +503,53 @@ pub fn jpeg_hiding_places(text: &str) -> Vec<(&'static str, Vec<u8>)> {
         ("jpeg_unused_huffman_table", jpeg_text_in_unused_table(text)),
     ]
 }
+
+/// A small TIFF whose IFD0 text tags (artist, description) carry `text`: TIFF is always
+/// re-rendered, so none of it may reach the PNG written for it.
+pub fn tiff_with_text_tags(text: &str) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(16, 12, |x, y| {
+        image::Rgb([(x * 15) as u8, (y * 20) as u8, 60])
+    });
+    let mut plain = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut Cursor::new(&mut plain), image::ImageFormat::Tiff)
+        .unwrap();
+    // Append a new IFD0 that copies the encoder's entries and adds two ASCII tags.
+    let le = plain.starts_with(b"II");
+    assert!(le, "image-rs writes little-endian TIFF");
+    let u16_at = |d: &[u8], i: usize| u16::from_le_bytes([d[i], d[i + 1]]);
+    let u32_at = |d: &[u8], i: usize| u32::from_le_bytes(d[i..i + 4].try_into().unwrap());
+    let ifd0 = u32_at(&plain, 4) as usize;
+    let n = u16_at(&plain, ifd0) as usize;
+    let mut entries: Vec<[u8; 12]> = (0..n)
+        .map(|i| {
+            plain[ifd0 + 2 + 12 * i..ifd0 + 14 + 12 * i]
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    let mut out = plain.clone();
+    let text_at = out.len() as u32;
+    out.extend_from_slice(text.as_bytes());
+    out.push(0);
+    for tag in [270u16, 315] {
+        let mut e = [0u8; 12];
+        e[0..2].copy_from_slice(&tag.to_le_bytes());
+        e[2..4].copy_from_slice(&2u16.to_le_bytes());
+        e[4..8].copy_from_slice(&(text.len() as u32 + 1).to_le_bytes());
+        e[8..12].copy_from_slice(&text_at.to_le_bytes());
+        entries.push(e);
+    }
+    entries.sort_by_key(|e| u16::from_le_bytes([e[0], e[1]]));
+    if out.len() % 2 == 1 {
+        out.push(0);
+    }
+    let new_ifd = out.len() as u32;
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for e in &entries {
+        out.extend_from_slice(e);
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out[4..8].copy_from_slice(&new_ifd.to_le_bytes());
+    out
+}
