@@ -7,7 +7,11 @@ use phiscrub::formats::{self, Format};
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(s) = formats::scan(Format::Gif, data, &phiscrub_fuzz::limits()) {
         if formats::verify(Format::Gif, data, s.width, s.height).is_ok() {
-            assert!(s.found.is_empty(), "a GIF that verifies holds {:?}", s.found);
+            assert!(
+                s.found.is_empty(),
+                "a GIF that verifies holds {:?}",
+                s.found
+            );
         }
     }
     if data.starts_with(b"GIF") {

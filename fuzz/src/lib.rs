@@ -40,7 +40,11 @@ pub fn lossless_walker(format: Format, data: &[u8]) {
     }
     if let Ok(out) = formats::strip(format, data, 1) {
         let s = formats::scan(format, &out, &limits).expect("stripped output scans");
-        assert!(s.found.is_empty(), "stripped output still holds {:?}", s.found);
+        assert!(
+            s.found.is_empty(),
+            "stripped output still holds {:?}",
+            s.found
+        );
         formats::verify(format, &out, s.width, s.height).expect("stripped output verifies");
         let twice = formats::strip(format, &out, 1).expect("stripped output strips");
         assert!(twice == out, "strip is not idempotent");
@@ -62,11 +66,10 @@ pub fn scrub(data: &[u8]) {
         .expect("output verifies");
     let s = formats::scan(format, &out.bytes, &scrubber.options().limits).expect("output scans");
     let ours = |f: &formats::Found| f.name == "APP1 Exif" && f.bytes == 30;
-    assert!(
-        s.found.iter().all(ours),
-        "output still holds {:?}",
-        s.found
-    );
+    assert!(s.found.iter().all(ours), "output still holds {:?}", s.found);
     let again = scrubber.scrub(&out.bytes).expect("output scrubs again");
-    assert!(again.bytes == out.bytes, "scrubbing twice changes the output");
+    assert!(
+        again.bytes == out.bytes,
+        "scrubbing twice changes the output"
+    );
 }
