@@ -151,7 +151,7 @@ pub fn detect(
         })
     })?;
     let gap = if p.blocks { p.block_gap } else { 0.0 };
-    let boxes = merge(all, gap)
+    let boxes = merge(all, gap, deadline)?
         .into_iter()
         .map(|b| {
             let m = b.rect.short_side() * p.margin + p.margin_px;
@@ -175,13 +175,18 @@ fn tile_scale(w: u32, h: u32, p: &TextParams) -> f32 {
 /// Joins boxes that overlap or come within `gap` times the smaller one's height of each
 /// other, each group into the smallest rectangle at any angle holding all of it. With `gap`
 /// 0 this only joins the pieces of one line that tiles and turns found separately.
-pub fn merge(boxes: Vec<TextBox>, gap: f32) -> Vec<TextBox> {
+/// Each pass is quadratic in the boxes, and a picture of dense texture can give thousands:
+/// the deadline is checked every 256 boxes.
+pub fn merge(boxes: Vec<TextBox>, gap: f32, deadline: &Deadline) -> Result<Vec<TextBox>, Error> {
     let mut groups: Vec<TextBox> = Vec::new();
     let mut pending = boxes;
     // Merging can bring a group within reach of another, so repeat until nothing changes.
     loop {
         let mut changed = false;
-        for b in pending {
+        for (n, b) in pending.into_iter().enumerate() {
+            if n % 256 == 0 {
+                deadline.check()?;
+            }
             let near = groups.iter().position(|g| {
                 let d = gap * g.rect.short_side().min(b.rect.short_side());
                 g.rect.near(&b.rect, d)
@@ -201,7 +206,7 @@ pub fn merge(boxes: Vec<TextBox>, gap: f32) -> Vec<TextBox> {
             }
         }
         if !changed {
-            return groups;
+            return Ok(groups);
         }
         pending = std::mem::take(&mut groups);
     }
@@ -446,9 +451,9 @@ mod tests {
             line(300.0, 0.0, 60.0),
             line(350.0, 0.0, 60.0),
         ];
-        let blocks = merge(all.clone(), 1.0);
+        let blocks = merge(all.clone(), 1.0, &Deadline::none()).unwrap();
         assert_eq!(blocks.len(), 3, "{blocks:?}");
-        let lines = merge(all, 0.0);
+        let lines = merge(all, 0.0, &Deadline::none()).unwrap();
         assert_eq!(lines.len(), 4, "{lines:?}");
         let joined = lines.iter().find(|b| b.rect.c[0] > 300.0).unwrap();
         assert!((joined.rect.w.max(joined.rect.h) - 110.0).abs() < 0.01);
