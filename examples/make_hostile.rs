@@ -44,6 +44,14 @@ fn main() {
     ];
     if !small {
         files.push((
+            "gif_399_frames_1mp.gif".into(),
+            hostile::gif_full_frames(399),
+        ));
+        files.push((
+            "jpeg_200mp_gradient.jpg".into(),
+            hostile::jpeg_gradient(16_320, 12_240),
+        ));
+        files.push((
             "png_196mp_16bit_flat.png".into(),
             hostile::flat_png16(14_000, 14_000),
         ));

@@ -379,14 +379,12 @@ pub fn check_targets(plan: &Plan, report: Option<&Path>) -> Result<(), String> {
         .map(|j| j.input.as_path())
         .chain(plan.skipped.iter().map(|(p, _)| p.as_path()))
         .collect();
-    let ids: Vec<(FileId, &Path)> = inputs
+    // Keyed by identity: a batch of an archive's worth of files is checked in linear time.
+    let ids: std::collections::HashMap<FileId, &Path> = inputs
         .iter()
         .filter_map(|p| Some((file_id(p)?, *p)))
         .collect();
-    let input_at = |p: &Path| {
-        let id = file_id(p)?;
-        ids.iter().find(|(i, _)| *i == id).map(|(_, p)| *p)
-    };
+    let input_at = |p: &Path| ids.get(&file_id(p)?).copied();
     for job in &plan.jobs {
         if let Some(original) = input_at(&job.output) {
             return Err(format!(
@@ -407,7 +405,13 @@ pub fn check_targets(plan: &Plan, report: Option<&Path>) -> Result<(), String> {
         ));
     }
     let resolved = resolve(report);
-    if plan.jobs.iter().any(|j| resolve(&j.output) == resolved) {
+    let same_name = |j: &&Job| j.output.file_name() == report.file_name();
+    if plan
+        .jobs
+        .iter()
+        .filter(same_name)
+        .any(|j| resolve(&j.output) == resolved)
+    {
         return Err(format!("{name}: the report would replace an output"));
     }
     match fs::symlink_metadata(report) {
@@ -422,7 +426,7 @@ pub fn check_targets(plan: &Plan, report: Option<&Path>) -> Result<(), String> {
 
 /// A file's identity on disk (device and inode), so that links and other spellings of one
 /// path compare equal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FileId(u64, u64);
 
 fn file_id(p: &Path) -> Option<FileId> {

@@ -20,9 +20,9 @@ pub struct Limits {
     pub max_frames: u32,
     /// Most pixels of all of an animation's frames together, as their headers declare them:
     /// what re-rendering a GIF or checking an APNG's frame data must decode. Default 400 MP
-    /// (1 000 frames of 632 x 632, or 190 of 1080p): `scripts/bombs` re-renders a GIF of
-    /// 999 frames declaring 400 MP in about 2 s, so the limit bounds the work, not the
-    /// animations people make.
+    /// (1 000 frames of 632 x 632, or 190 of 1080p): `scripts/bombs` re-renders 399 frames
+    /// of 1000 x 1000 in under 3 s and 0.4 GB (a GIF's frames are held as one byte a pixel),
+    /// so the limit bounds the work, not the animations people make.
     pub max_animation_pixels: u64,
     /// Most scans a JPEG may have. Default 64: libjpeg's progressive script has 10 and
     /// mozjpeg's up to about 20, while each scan is a pass over every block for any decoder,

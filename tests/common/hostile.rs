@@ -173,6 +173,22 @@ pub fn gif_many_frames(n: usize) -> Vec<u8> {
     gif(700, 700, &frames)
 }
 
+/// `n` full frames of 1000 x 1000, each one flat colour: an animation of `n` MP that
+/// decodes for real (what re-rendering costs at the animation pixel limit).
+pub fn gif_full_frames(n: usize) -> Vec<u8> {
+    let frames: Vec<GifFrame> = (0..n)
+        .map(|i| GifFrame {
+            left: 0,
+            top: 0,
+            width: 1000,
+            height: 1000,
+            palette: vec![(i % 256) as u8, 40, 80, 0, 0, 0],
+            pixels: vec![0; 1_000_000],
+        })
+        .collect();
+    gif(1000, 1000, &frames)
+}
+
 /// 600 frames declaring 1000 x 1000 pixels each (600 MP in all) whose image data is an
 /// empty LZW stream: the headers alone must stop it.
 pub fn gif_over_animation_limit() -> Vec<u8> {
@@ -280,6 +296,19 @@ pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
     });
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&img)
+        .unwrap();
+    out
+}
+
+/// A `w` x `h` JPEG of smooth gradients, nothing flat: what the detectors search at the
+/// pixel limit until the deadline stops them.
+pub fn jpeg_gradient(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x / 64) as u8, (y / 64) as u8, ((x + y) / 128) as u8])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
         .encode_image(&img)
         .unwrap();
     out
