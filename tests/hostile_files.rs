@@ -191,6 +191,54 @@ fn pictures_of_one_flat_colour_are_not_searched() {
 }
 
 #[test]
+fn only_what_differs_from_a_flat_background_is_searched() {
+    // A 50-byte GIF whose 2 x 2 frame sits on a 14 000 x 14 000 canvas, and a portrait
+    // pasted far from the corner of a large flat canvas: searched whole, each took minutes.
+    let portrait = image::open(fixtures().join("faces/astronaut_eileen_collins.png"))
+        .unwrap()
+        .to_rgb8();
+    let mut canvas = image::RgbImage::from_pixel(6000, 4000, image::Rgb([200, 200, 200]));
+    image::imageops::replace(&mut canvas, &portrait, 4100, 2300);
+    let files = [
+        ("canvas_14000.gif", hostile::gif_huge_canvas()),
+        (
+            "portrait_on_canvas.png",
+            hostile::png(&image::DynamicImage::ImageRgb8(canvas)),
+        ),
+    ];
+    let (_t, out, reports) = scrub_files(&files, &["--timeout", "60"], 300);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status(&reports["canvas_14000.gif"]).0, "scrubbed");
+    // The face is covered where it is in the whole picture, not in the searched box.
+    let r = &reports["portrait_on_canvas.png"];
+    let faces: Vec<[u32; 4]> = region_boxes(r)
+        .into_iter()
+        .zip(r["regions"].as_array().unwrap())
+        .filter(|(_, g)| g["category"] == "face")
+        .map(|(b, _)| b)
+        .collect();
+    let truth = fs::read_to_string(fixtures().join("faces/astronaut_eileen_collins.json")).unwrap();
+    let truth: serde_json::Value = serde_json::from_str(&truth).unwrap();
+    let f = &truth["faces"][0];
+    let (fx, fy) = (
+        4100 + f[0].as_u64().unwrap() as u32,
+        2300 + f[1].as_u64().unwrap() as u32,
+    );
+    let (fw, fh) = (f[2].as_u64().unwrap() as u32, f[3].as_u64().unwrap() as u32);
+    assert!(
+        faces
+            .iter()
+            .any(|b| b[0] <= fx && b[1] <= fy && b[0] + b[2] >= fx + fw && b[1] + b[3] >= fy + fh),
+        "the face at {fx},{fy} is not inside any of {faces:?}"
+    );
+}
+
+#[test]
 fn a_file_over_the_byte_limit_is_refused_from_its_size() {
     let t = tempfile::tempdir().unwrap();
     let big = t.path().join("big.jpg");

@@ -121,6 +121,20 @@ impl Region {
         }
     }
 
+    /// Moves the region by (`dx`, `dy`) into an image of `w` x `h` (from a crop of it).
+    fn shift(&mut self, dx: f32, dy: f32, w: u32, h: u32) {
+        match &mut self.outline {
+            Some(o) => {
+                o.c = [o.c[0] + dx, o.c[1] + dy];
+                self.rect = o.bounds().clamp(w, h);
+            }
+            None => {
+                let r = &self.rect;
+                self.rect = Rect::xywh(r.x0 + dx, r.y0 + dy, r.w(), r.h()).clamp(w, h);
+            }
+        }
+    }
+
     /// Whether the centre of pixel (`x`, `y`) is covered.
     pub fn covers(&self, x: u32, y: u32) -> bool {
         let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
@@ -294,15 +308,28 @@ impl Engine {
     /// Finds faces, text and codes (those the categories ask for) in an upright RGB image.
     /// Fails with [`Error::Limits`] when `deadline` passes first.
     pub fn detect(&self, img: &RgbImage, deadline: &Deadline) -> Result<Detections, Error> {
-        // A picture of one flat colour shows nothing (a blank scan, a decompression bomb's
-        // filler): no pass over it can find anything, however large it is.
-        if img
-            .as_raw()
-            .chunks_exact(3)
-            .all(|p| p == &img.as_raw()[..3])
-        {
+        // Outside the box of pixels that differ from the corner's colour the picture is one
+        // flat colour (a blank scan, a canvas around a small GIF frame, a bomb's filler):
+        // nothing can be found there, so only the box is searched, however large the image.
+        let Some(content) = content_box(img) else {
             return Ok(Detections::default());
+        };
+        // Some background is kept around the content: a code is only read with its quiet
+        // zone (up to 10 modules of it), a face or a line of text with its edges.
+        let (x, y, w, h) = grow_box(content, img.dimensions());
+        if (w, h) == img.dimensions() {
+            return self.detect_pooled(img, deadline);
         }
+        let crop = image::imageops::crop_imm(img, x, y, w, h).to_image();
+        let mut found = self.detect_pooled(&crop, deadline)?;
+        let (iw, ih) = img.dimensions();
+        for r in found.regions.iter_mut().chain(found.review.iter_mut()) {
+            r.shift(x as f32, y as f32, iw, ih);
+        }
+        Ok(found)
+    }
+
+    fn detect_pooled(&self, img: &RgbImage, deadline: &Deadline) -> Result<Detections, Error> {
         let taken = self.pool.lock().map(|mut p| p.pop()).unwrap_or(None);
         let mut sessions = match taken {
             Some(s) => s,
@@ -373,9 +400,61 @@ impl Engine {
     }
 }
 
+/// The smallest box (`x`, `y`, `w`, `h`) holding every pixel whose colour differs from the
+/// background's, taken as the colour of at least two of the four corners (else the
+/// top-left one); `None` when the whole picture is that one colour.
+fn content_box(img: &RgbImage) -> Option<(u32, u32, u32, u32)> {
+    let (w, h) = img.dimensions();
+    let raw = img.as_raw();
+    let corners =
+        [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)].map(|(x, y)| img.get_pixel(x, y).0);
+    let bg = corners
+        .iter()
+        .find(|c| corners.iter().filter(|d| d == c).count() >= 2)
+        .copied()
+        .unwrap_or(corners[0]);
+    let row = |y: u32| &raw[(y * w * 3) as usize..((y + 1) * w * 3) as usize];
+    let plain = |y: u32| row(y).chunks_exact(3).all(|p| p == bg);
+    let top = (0..h).find(|&y| !plain(y))?;
+    let bottom = (top..h).rev().find(|&y| !plain(y)).unwrap_or(top);
+    let column_plain = |x: u32| (top..=bottom).all(|y| img.get_pixel(x, y).0 == bg);
+    let left = (0..w).find(|&x| !column_plain(x)).unwrap_or(0);
+    let right = (left..w).rev().find(|&x| !column_plain(x)).unwrap_or(left);
+    Some((left, top, right - left + 1, bottom - top + 1))
+}
+
+/// `b` grown on every side by a quarter of its longer side, at least 64 px, within `w` x `h`.
+fn grow_box(b: (u32, u32, u32, u32), (w, h): (u32, u32)) -> (u32, u32, u32, u32) {
+    let m = (b.2.max(b.3) / 4).max(64);
+    let (x0, y0) = (b.0.saturating_sub(m), b.1.saturating_sub(m));
+    let x1 = (b.0 + b.2).saturating_add(m).min(w);
+    let y1 = (b.1 + b.3).saturating_add(m).min(h);
+    (x0, y0, x1 - x0, y1 - y0)
+}
+
 /// The grey image a reader of the output would make: `image`'s own colour-space-aware
 /// conversion (`imageops::grayscale` rounds differently, and a marginal code can read in
 /// one and not the other).
 fn luma(img: &RgbImage) -> image::GrayImage {
     image::DynamicImage::ImageRgb8(img.clone()).to_luma8()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_searched_box_holds_every_pixel_off_the_background() {
+        let mut img = RgbImage::from_pixel(40, 30, image::Rgb([9, 9, 9]));
+        assert_eq!(content_box(&img), None);
+        img.put_pixel(12, 7, image::Rgb([9, 9, 10]));
+        img.put_pixel(20, 25, image::Rgb([200, 0, 0]));
+        assert_eq!(content_box(&img), Some((12, 7, 9, 19)));
+        // Content in a corner does not make it the background.
+        img.put_pixel(0, 0, image::Rgb([255, 255, 255]));
+        assert_eq!(content_box(&img), Some((0, 0, 21, 26)));
+        // The search keeps background around it: a quarter of the longer side, 64 px at least.
+        assert_eq!(grow_box((500, 400, 200, 100), (1000, 1000)), (436, 336, 328, 228));
+        assert_eq!(grow_box((10, 10, 800, 20), (1000, 1000)), (0, 0, 1000, 230));
+    }
 }
