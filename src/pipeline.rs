@@ -72,7 +72,7 @@ impl Scrubber {
     /// image (as it is displayed, orientation applied).
     pub fn scrub_with(&self, input: &[u8], manual: &[Rect]) -> Result<Scrubbed, Error> {
         let deadline = Deadline::after(self.options.limits.timeout);
-        let (format, scan) = self.scan(input)?;
+        let (format, mut scan) = self.scan(input)?;
         let mut notes = Vec::new();
         let orientation = match format {
             // libheif applies irot/imir itself; a HEIF's EXIF orientation is informative only.
@@ -174,7 +174,8 @@ impl Scrubber {
         let out_format = format.output();
         let (bytes, width, height, path) = match (&reason, pixels) {
             (None, _) => {
-                let bytes = formats::strip(format, input, orientation)?;
+                let bytes =
+                    formats::strip_scanned(format, input, scan.stripped.take(), orientation)?;
                 (bytes, scan.width, scan.height, Path::Lossless)
             }
             (Some(_), _) if format == Format::Gif && detections.regions.is_empty() => {

@@ -454,7 +454,10 @@ mod tests {
         img.put_pixel(0, 0, image::Rgb([255, 255, 255]));
         assert_eq!(content_box(&img), Some((0, 0, 21, 26)));
         // The search keeps background around it: a quarter of the longer side, 64 px at least.
-        assert_eq!(grow_box((500, 400, 200, 100), (1000, 1000)), (436, 336, 328, 228));
+        assert_eq!(
+            grow_box((500, 400, 200, 100), (1000, 1000)),
+            (436, 336, 328, 228)
+        );
         assert_eq!(grow_box((10, 10, 800, 20), (1000, 1000)), (0, 0, 1000, 230));
     }
 }

@@ -201,6 +201,9 @@ pub struct Scan {
     /// The quality a JPEG's luminance quantisation table corresponds to on the IJG scale,
     /// so a re-encode can keep it.
     pub jpeg_quality: Option<u8>,
+    /// The lossless output the walk already rebuilt (JPEG without an Orientation block,
+    /// PNG), so that stripping does not decode the picture data a second time.
+    pub(crate) stripped: Option<Vec<u8>>,
 }
 
 /// Reads a file's container structure. Dimensions are checked against `limits`.
@@ -232,6 +235,20 @@ pub fn strip(format: Format, data: &[u8], orientation: u16) -> Result<Vec<u8>, E
             other,
             "no lossless path for this container".to_string(),
         )),
+    }
+}
+
+/// [`strip`], reusing what [`scan`] already rebuilt when it did.
+pub(crate) fn strip_scanned(
+    format: Format,
+    data: &[u8],
+    stripped: Option<Vec<u8>>,
+    orientation: u16,
+) -> Result<Vec<u8>, Error> {
+    match (format, stripped) {
+        (Format::Jpeg, Some(s)) => Ok(jpeg::with_orientation(s, orientation)),
+        (Format::Png, Some(s)) if orientation == 1 => Ok(s),
+        _ => strip(format, data, orientation),
     }
 }
 

@@ -706,7 +706,10 @@ pub fn scan(d: &[u8], limits: &Limits) -> Result<Scan, Error> {
         }
     }
     match analyze(&chunks, d) {
-        Ok(p) => scan.found.extend(p.hidden),
+        Ok(p) => {
+            scan.stripped = Some(emit(d, &p));
+            scan.found.extend(p.hidden);
+        }
         Err(Unshown::Malformed(e)) => return Err(e),
         Err(Unshown::Unprovable(why)) => scan.reencode_reason = Some(why),
     }

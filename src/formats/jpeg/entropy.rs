@@ -38,15 +38,20 @@ impl Fault {
 /// A Huffman table as a decoder uses it.
 #[derive(Debug, Clone)]
 pub(super) struct Huffman {
-    /// For every 9-bit prefix: (symbol, code length), length 0 when the code is longer.
-    fast: Vec<(u8, u8)>,
+    /// For every `FAST_BITS` prefix: (symbol, code length), length 0 when the code is longer.
+    fast: Box<[(u8, u8); FAST]>,
+    /// For every `FAST_BITS` prefix holding an AC code for a non-zero coefficient and all of
+    /// its extra bits: (zero run + 1, bits taken); (0, 0) otherwise. Most coefficients of a
+    /// photo are read with this one lookup.
+    ac_fast: Box<[(u8, u8); FAST]>,
     maxcode: [i32; 17],
     valptr: [i32; 17],
     mincode: [i32; 17],
     values: Vec<u8>,
 }
 
-const FAST_BITS: u32 = 9;
+const FAST_BITS: u32 = 10;
+const FAST: usize = 1 << FAST_BITS;
 
 impl Huffman {
     /// Builds a table from a DHT definition's 16 code counts and its symbols, rejecting
@@ -57,7 +62,8 @@ impl Huffman {
             return None;
         }
         let mut h = Huffman {
-            fast: vec![(0, 0); 1 << FAST_BITS],
+            fast: Box::new([(0, 0); FAST]),
+            ac_fast: Box::new([(0, 0); FAST]),
             maxcode: [-1; 17],
             valptr: [0; 17],
             mincode: [0; 17],
@@ -88,6 +94,13 @@ impl Huffman {
                 h.maxcode[len] = code - 1;
             }
             code <<= 1;
+        }
+        for (prefix, &(sym, len)) in h.fast.iter().enumerate() {
+            let (r, extra) = (u32::from(sym >> 4), u32::from(sym & 15));
+            let total = u32::from(len) + extra;
+            if len > 0 && extra > 0 && total <= FAST_BITS {
+                h.ac_fast[prefix] = ((r + 1) as u8, total as u8);
+            }
         }
         Some(h)
     }
@@ -142,6 +155,25 @@ impl<'a> Bits<'a> {
     }
 
     fn fill(&mut self) {
+        // Most coded data has no 0xFF for eight bytes at a time: take those bytes at once.
+        if !self.stopped && self.pos + 8 <= self.end {
+            let word = u64::from_be_bytes(self.d[self.pos..self.pos + 8].try_into().expect("8"));
+            let v = !word;
+            let has_ff = v.wrapping_sub(0x0101_0101_0101_0101) & !v & 0x8080_8080_8080_8080 != 0;
+            if !has_ff {
+                let fit = (64 - self.n) / 8;
+                let bits = fit * 8;
+                let top = if bits == 64 {
+                    word
+                } else {
+                    word >> (64 - bits)
+                };
+                self.acc |= top << (64 - self.n - bits);
+                self.n += bits;
+                self.pos += fit as usize;
+                return;
+            }
+        }
         while self.n <= 56 {
             let b = if self.stopped { None } else { self.next_byte() };
             match b {
@@ -156,6 +188,7 @@ impl<'a> Bits<'a> {
     }
 
     /// The next `k` (1..=16) bits without consuming them.
+    #[inline]
     fn peek(&mut self, k: u32) -> u32 {
         if self.n < k {
             self.fill();
@@ -163,6 +196,7 @@ impl<'a> Bits<'a> {
         (self.acc >> (64 - k)) as u32
     }
 
+    #[inline]
     fn skip(&mut self, mut k: u32) {
         while k > 0 {
             let step = k.min(32);
@@ -188,9 +222,10 @@ impl<'a> Bits<'a> {
         v
     }
 
+    #[inline]
     fn decode(&mut self, t: &Huffman) -> Result<u8, &'static str> {
         let p = self.peek(16);
-        let (sym, len) = t.fast[(p >> (16 - FAST_BITS)) as usize];
+        let (sym, len) = t.fast[(p >> (16 - FAST_BITS)) as usize & (FAST - 1)];
         if len > 0 {
             self.skip(u32::from(len));
             return Ok(sym);
@@ -552,6 +587,15 @@ fn dc_first(bits: &mut Bits, t: &Huffman) -> Result<(), &'static str> {
 fn ac_sequential(bits: &mut Bits, t: &Huffman) -> Result<(), &'static str> {
     let mut k = 1u32;
     while k < 64 {
+        let (step, taken) = t.ac_fast[bits.peek(FAST_BITS) as usize & (FAST - 1)];
+        if taken > 0 {
+            k += u32::from(step);
+            if k > 64 {
+                return Err("a coefficient lies past the end of its block");
+            }
+            bits.skip(u32::from(taken));
+            continue;
+        }
         let rs = bits.decode(t)?;
         let (r, s) = (u32::from(rs >> 4), u32::from(rs & 15));
         if s == 0 {
@@ -588,6 +632,17 @@ fn ac_first(
     }
     let (mut k, se) = (u32::from(ss), u32::from(se));
     while k <= se {
+        let (step, taken) = t.ac_fast[bits.peek(FAST_BITS) as usize & (FAST - 1)];
+        if taken > 0 {
+            let at = k + u32::from(step) - 1;
+            if at > se {
+                return Err("a coefficient lies past the end of its band");
+            }
+            bits.skip(u32::from(taken));
+            *nonzero |= 1 << at;
+            k = at + 1;
+            continue;
+        }
         let rs = bits.decode(t)?;
         let (r, s) = (u32::from(rs >> 4), u32::from(rs & 15));
         if s == 0 {

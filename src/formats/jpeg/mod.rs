@@ -314,12 +314,16 @@ pub fn scan(data: &[u8], limits: &Limits) -> Result<Scan, Error> {
         ..Scan::default()
     };
     match analyze(&parsed, data, limits) {
-        Ok(p) if p.hidden > 0 => scan.found.push(Found::new(
-            Category::Other,
-            "table or scan data no decoder reads",
-            p.hidden,
-        )),
-        Ok(_) => {}
+        Ok(p) => {
+            if p.hidden > 0 {
+                scan.found.push(Found::new(
+                    Category::Other,
+                    "table or scan data no decoder reads",
+                    p.hidden,
+                ));
+            }
+            scan.stripped = Some(emit(data, &p, 1));
+        }
         Err(Unshown::Malformed(e)) => return Err(e),
         Err(Unshown::Unprovable(why)) => scan.reencode_reason = Some(why),
     }
@@ -405,6 +409,14 @@ pub fn strip(data: &[u8], orientation: u16) -> Result<Vec<u8>, Error> {
         }
     })?;
     Ok(emit(data, &picture, orientation))
+}
+
+/// A JPEG as [`strip`] writes it with orientation 1, given `orientation` instead.
+pub(crate) fn with_orientation(mut stripped: Vec<u8>, orientation: u16) -> Vec<u8> {
+    if (2..=8).contains(&orientation) {
+        stripped.splice(2..2, orientation_exif(orientation));
+    }
+    stripped
 }
 
 /// Fails unless `data` is one complete JPEG exactly as [`strip`] writes it: allowlisted
