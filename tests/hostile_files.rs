@@ -46,6 +46,24 @@ fn os<S: AsRef<OsStr> + ?Sized>(s: &S) -> &OsStr {
     s.as_ref()
 }
 
+/// Runs the binary on `input` with `args` and a report beside it; returns the output and
+/// the report by file name.
+fn run_with_report(
+    input: &Path,
+    args: &[&str],
+    secs: u64,
+) -> (
+    Output,
+    std::collections::BTreeMap<String, serde_json::Value>,
+) {
+    let report = input.with_file_name("report.jsonl");
+    let mut a: Vec<&OsStr> = vec![input.as_os_str(), os("--report"), report.as_os_str()];
+    a.extend(args.iter().map(OsStr::new));
+    let out = run_bounded(&a, secs);
+    let reports = report_by_name(&report);
+    (out, reports)
+}
+
 /// Writes `files` into a fresh `in/` folder and runs the binary on it with `args` and a
 /// report; returns the scratch folder, the output and the report by file name.
 fn scrub_files(
@@ -63,11 +81,7 @@ fn scrub_files(
     for (name, bytes) in files {
         fs::write(input.join(name), bytes).unwrap();
     }
-    let report = t.path().join("report.jsonl");
-    let mut a: Vec<&OsStr> = vec![input.as_os_str(), os("--report"), report.as_os_str()];
-    a.extend(args.iter().map(OsStr::new));
-    let out = run_bounded(&a, secs);
-    let reports = report_by_name(&report);
+    let (out, reports) = run_with_report(&input, args, secs);
     (t, out, reports)
 }
 
@@ -428,23 +442,13 @@ fn fifos_and_links_in_a_dropped_folder_are_all_accounted_for() {
     std::os::unix::fs::symlink(t.path().join("outside.jpg"), input.join("linked.jpg")).unwrap();
     std::os::unix::fs::symlink(t.path(), input.join("loop")).unwrap();
     std::os::unix::fs::symlink(t.path().join("gone.jpg"), input.join("dangling.jpg")).unwrap();
-    let report = t.path().join("r.jsonl");
-    let out = run_bounded(
-        &[
-            input.as_os_str(),
-            os("--metadata-only"),
-            os("--report"),
-            report.as_os_str(),
-        ],
-        60,
-    );
+    let (out, r) = run_with_report(&input, &["--metadata-only"], 60);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("2 scrubbed, 2 skipped, 1 failed"),
         "{stdout}"
     );
-    let r = report_by_name(&report);
     assert_eq!(r.len(), 5, "{r:#?}");
     assert_eq!(status(&r["photo.jpg"]).0, "scrubbed");
     assert_eq!(status(&r["linked.jpg"]).0, "scrubbed");
@@ -483,16 +487,8 @@ fn control_bytes_from_files_and_names_are_escaped_on_the_terminal() {
     fs::write(input.join("screen.webp"), &webp).unwrap();
     fs::write(input.join(name_with_escape), b"\xFF\xD8\xFF\xE0 truncated").unwrap();
     fs::write(input.join(non_utf8), hostile::jpeg(32, 32)).unwrap();
-    let report = t.path().join("r.jsonl");
-    let out = run_bounded(
-        &[
-            input.as_os_str(),
-            os("--metadata-only"),
-            os("--report"),
-            report.as_os_str(),
-        ],
-        60,
-    );
+    let (out, _) = run_with_report(&input, &["--metadata-only"], 60);
+    let report = t.path().join("report.jsonl");
     assert_eq!(out.status.code(), Some(1));
     assert!(
         !out.stderr.contains(&0x1b),
