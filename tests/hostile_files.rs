@@ -85,6 +85,16 @@ fn scrub_files(
     (t, out, reports)
 }
 
+/// Fails the test, showing stderr, unless the run exited with status 0.
+fn succeeded(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn status(r: &serde_json::Value) -> (&str, Option<&str>, &str) {
     (
         r["status"].as_str().unwrap(),
@@ -102,12 +112,7 @@ fn thin_images_are_searched_for_codes_and_scrubbed() {
         ("strip_10000x12.png", hostile::noise_png(10_000, 12)),
     ];
     let (_t, out, reports) = scrub_files(&files, &["--only", "barcode", "--timeout", "60"], 300);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     for (name, _) in &files {
         assert_eq!(status(&reports[*name]).0, "scrubbed", "{name}");
     }
@@ -121,12 +126,7 @@ fn gif_bombs_are_rerendered_frame_for_frame_without_quantising() {
         ("frames_999.gif", hostile::gif_many_frames(999)),
     ];
     let (t, out, reports) = scrub_files(&files, &["--metadata-only", "--timeout", "60"], 300);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     for (name, bytes) in &files {
         assert_eq!(status(&reports[*name]).0, "scrubbed", "{name}");
         let written = fs::read(t.path().join("in-scrubbed").join(name)).unwrap();
@@ -190,12 +190,7 @@ fn pictures_of_one_flat_colour_are_not_searched() {
     ];
     // Searched for faces, text and codes, each would take minutes on two cores.
     let (_t, out, reports) = scrub_files(&files, &["--timeout", "60"], 300);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     for (name, _) in &files {
         let r = &reports[*name];
         assert_eq!(status(r).0, "scrubbed", "{name}");
@@ -221,12 +216,7 @@ fn only_what_differs_from_a_flat_background_is_searched() {
         ),
     ];
     let (_t, out, reports) = scrub_files(&files, &["--timeout", "60"], 300);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(status(&reports["canvas_14000.gif"]).0, "scrubbed");
     // The face is covered where it is in the whole picture, not in the searched box.
     let r = &reports["portrait_on_canvas.png"];
@@ -313,12 +303,7 @@ fn text_hidden_in_kept_chunks_never_reaches_the_output() {
     ));
     let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     let (t, out, reports) = scrub_files(&named, &["--metadata-only"], 300);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let mut outputs = Vec::new();
     for (name, input) in &files {
         let r = &reports[name.as_str()];
@@ -589,12 +574,7 @@ fn a_killed_batch_leaves_verified_outputs_a_faithful_report_and_no_leftovers_aft
         ],
         600,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(!stale.exists(), "the stale temporary file was removed");
     let names: Vec<String> = fs::read_dir(&out_dir)
         .unwrap()
