@@ -577,6 +577,11 @@ fn analyze(parsed: &Parsed, data: &[u8], limits: &Limits) -> Result<Picture, Uns
                     .get(6..6 + 3 * n)
                     .filter(|_| n > 0)
                     .ok_or_else(|| bad("frame header is too short"))?;
+                // The segment is copied as stored: bytes past its components would travel
+                // with it (decoders such as libjpeg refuse such a header).
+                if p.len() != 6 + 3 * n {
+                    return Err(bad("frame header length does not match its components"));
+                }
                 let components: Vec<entropy::Component> = comps
                     .chunks_exact(3)
                     .map(|c| entropy::Component {
@@ -615,6 +620,13 @@ fn analyze(parsed: &Parsed, data: &[u8], limits: &Limits) -> Result<Picture, Uns
                 let header_len = 1 + 2 * ns + 3;
                 if p.len() < header_len {
                     return Err(bad("scan header is too short"));
+                }
+                // The coded data starts where the components say the header ends, and the
+                // header is copied as stored, length included: a length that claims more
+                // would make the copy unreadable (libjpeg refuses it) and its extra bytes
+                // would be taken for coded data.
+                if be16(data, seg.start + 2) != Some(2 + header_len as u16) {
+                    return Err(bad("scan header length does not match its components"));
                 }
                 let mut comps = Vec::with_capacity(ns);
                 for c in p[1..1 + 2 * ns].chunks_exact(2) {
@@ -951,6 +963,29 @@ mod tests {
             e.to_string().contains("truncated JPEG (scan data ends"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn headers_longer_than_their_components_are_refused_not_copied() {
+        // Frame and scan headers are copied as stored, so bytes placed after their
+        // components (the length grown to match) would travel with them.
+        let text = b"MRN 0048213 Jane Example";
+        for (marker, what) in [(0xC0, "frame header"), (0xDA, "scan header")] {
+            let mut v = strip(&encoded(24, 16, 85), 1).unwrap();
+            let at = v.windows(2).position(|w| w == [0xFF, marker]).unwrap();
+            let len = usize::from(be16(&v, at + 2).unwrap());
+            v.splice(at + 2 + len..at + 2 + len, text.iter().copied());
+            let grown = (len + text.len()) as u16;
+            v[at + 2..at + 4].copy_from_slice(&grown.to_be_bytes());
+            let e = scan(&v, &limits()).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&format!("{what} length does not match its components")),
+                "{e}"
+            );
+            assert!(strip(&v, 1).is_err(), "{what}");
+            assert!(verify(&v).is_err(), "{what}");
+        }
     }
 
     #[test]
