@@ -23,6 +23,10 @@ pub struct Windows {
     pub overlap: u32,
     /// A tiled pass covering at most this many pixels goes to the model in one piece.
     pub single_pass_pixels: f64,
+    /// Run the whole-image pass.
+    pub whole: bool,
+    /// Run the tiled pass (when it is finer than the whole one).
+    pub tiles: bool,
 }
 
 /// The scale at which a thing `small` pixels tall in a `w` x `h` image becomes `small_model`
@@ -59,20 +63,21 @@ pub fn each_window(
             Cow::Owned(imageops::resize(img, sw, sh, FilterType::Triangle))
         }
     };
-    let whole = resized(whole_scale);
-    let (ww, wh) = whole.dimensions();
-    run(
-        imageops::crop_imm(&*whole, 0, 0, ww, wh),
-        Tile {
-            x: 0,
-            y: 0,
-            w: ww,
-            h: wh,
-            scale: ww as f32 / w as f32,
-        },
-    )?;
-    drop(whole);
-    if p.tile_scale > whole_scale * 1.25 {
+    if p.whole {
+        let whole = resized(whole_scale);
+        let (ww, wh) = whole.dimensions();
+        run(
+            imageops::crop_imm(&*whole, 0, 0, ww, wh),
+            Tile {
+                x: 0,
+                y: 0,
+                w: ww,
+                h: wh,
+                scale: ww as f32 / w as f32,
+            },
+        )?;
+    }
+    if p.tiles && p.tile_scale > whole_scale * 1.25 {
         let src = resized(p.tile_scale);
         let actual = src.width() as f32 / w as f32;
         // Overlapping tiles look at some pixels twice or four times (2.4x the pixels for a
