@@ -221,6 +221,8 @@ pub struct EngineConfig {
 struct Sessions {
     face: Option<runtime::OrtModel>,
     text: Option<runtime::OrtModel>,
+    reader: Option<runtime::OrtModel>,
+    second_face: Option<runtime::OrtModel>,
 }
 
 /// The detectors, loaded once and shared by all workers. Each worker borrows a set of
@@ -230,6 +232,8 @@ pub struct Engine {
     ort_lib: (PathBuf, OrtSource),
     face_model: Option<ModelFile>,
     text_model: Option<ModelFile>,
+    reader_model: Option<ModelFile>,
+    second_face_model: Option<ModelFile>,
     config: EngineConfig,
     pool: Mutex<Vec<Sessions>>,
 }
@@ -256,11 +260,15 @@ impl Engine {
         };
         let face_model = model(cats.face, "centerface")?;
         let text_model = model(cats.text, "ppocr_det")?;
+        let reader_model = model(cats.text && config.text.confirm, "ppocr_rec")?;
+        let second_face_model = model(cats.face && config.face.confirm, "yunet")?;
         let mut engine = Engine {
             env,
             ort_lib,
             face_model,
             text_model,
+            reader_model,
+            second_face_model,
             config,
             pool: Mutex::new(Vec::new()),
         };
@@ -278,6 +286,8 @@ impl Engine {
         Ok(Sessions {
             face: make(&self.face_model)?,
             text: make(&self.text_model)?,
+            reader: make(&self.reader_model)?,
+            second_face: make(&self.second_face_model)?,
         })
     }
 
@@ -288,7 +298,12 @@ impl Engine {
 
     /// The models in use.
     pub fn models(&self) -> Vec<&ModelFile> {
-        self.face_model.iter().chain(&self.text_model).collect()
+        self.face_model
+            .iter()
+            .chain(&self.second_face_model)
+            .chain(&self.text_model)
+            .chain(&self.reader_model)
+            .collect()
     }
 
     /// The categories looked for.
@@ -351,11 +366,11 @@ impl Engine {
         let (w, h) = img.dimensions();
         let mut out = Detections::default();
         if let (Some(model), Some(file)) = (s.face.as_mut(), &self.face_model) {
-            let found = face::detect(model, img, &self.config.face, deadline)?;
-            let [l, t, r, b] = self.config.face.margin;
+            let second = s.second_face.as_mut().map(|m| m as &mut dyn Model);
+            let found = face::detect(model, second, img, &self.config.face, deadline)?;
             let region = |c: &face::Candidate| Region {
                 kind: RegionKind::Face,
-                rect: c.rect.grow(l, t, r, b).clamp(w, h),
+                rect: face::cover(&c.rect, &self.config.face).clamp(w, h),
                 outline: None,
                 score: Some(c.score),
                 detector: file.name.clone(),
@@ -367,13 +382,16 @@ impl Engine {
             out.notes.extend(found.notes);
         }
         if let (Some(model), Some(file)) = (s.text.as_mut(), &self.text_model) {
-            let found = text::detect(model, img, &self.config.text, deadline)?;
-            out.regions.extend(found.boxes.iter().map(|b| Region {
+            let reader = s.reader.as_mut().map(|m| m as &mut dyn Model);
+            let found = text::detect(model, reader, img, &self.config.text, deadline)?;
+            let region = |b: &text::TextBox| Region {
                 score: Some(b.score),
                 detector: file.name.clone(),
                 model_sha256: Some(file.sha256.clone()),
                 ..Region::outlined(RegionKind::Text, b.rect, w, h)
-            }));
+            };
+            out.regions.extend(found.boxes.iter().map(region));
+            out.review.extend(found.review.iter().map(region));
             out.notes.extend(found.notes);
         }
         if self.config.categories.barcode {
