@@ -32,6 +32,8 @@ fn main() {
             "blocks" => p.blocks = v == "1",
             "margin" => p.margin = v.parse().unwrap(),
             "margin_px" => p.margin_px = v.parse().unwrap(),
+            "read_score" => p.read_score = v.parse().unwrap(),
+            "confirm" => p.confirm = v == "1",
             "scale" => scale = v.parse().unwrap(),
             "rotate" => rotate = v.parse().unwrap(),
             "verbose" => verbose = v == "1",

@@ -95,7 +95,7 @@ fn only_and_skip_choose_the_detectors_that_run() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         r["chart.jpg"]["detectors"],
-        serde_json::json!(["centerface"])
+        serde_json::json!(["centerface", "yunet"])
     );
     assert!(!categories(&r["wristband.jpg"]).contains(&"text".to_string()));
 

@@ -120,7 +120,7 @@ fn report_lists_each_region_with_box_score_detector_and_model_hash() {
     let line: Value = serde_json::from_str(fs::read_to_string(&report).unwrap().trim()).unwrap();
     assert_eq!(
         line["detectors"],
-        serde_json::json!(["centerface", "ppocr_det", "rxing"])
+        serde_json::json!(["centerface", "yunet", "ppocr_det", "ppocr_rec", "rxing"])
     );
     let regions = line["regions"].as_array().unwrap();
     assert_eq!(regions.len(), 1, "{line}");
