@@ -206,11 +206,12 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
                 bar.suspend(|| eprintln!("{}: {kind}{}", shown(&job.input), printable(reason)));
             }
             if let Some(r) = o.report.as_ref().filter(|r| r.needs_review) {
+                let count = |k: RegionKind| r.review.iter().filter(|v| v.category == k).count();
+                let (faces, text) = (count(RegionKind::Face), count(RegionKind::Text));
                 bar.suspend(|| {
                     eprintln!(
-                        "{}: needs review: {} possible face(s) just under the threshold, not covered",
+                        "{}: needs review: {faces} possible face(s) and {text} possible text area(s) not covered (under the threshold, or not confirmed)",
                         shown(&job.input),
-                        r.review.len()
                     )
                 });
             }
