@@ -44,8 +44,8 @@ pub struct TextParams {
     /// scale lies whole in some tile; taller text is found by the whole-image pass, and lines
     /// cut by a tile edge are joined again when pieces are merged.
     pub overlap: u32,
-    /// A tiled pass over at most this many pixels runs in one piece. Default 2.5 MP, as for
-    /// faces.
+    /// A tiled pass over at most this many pixels runs in one piece. Default 1.1 MP, as for
+    /// faces, for the same reason (memory).
     pub single_pass_pixels: f64,
     /// Most pixels the tiled pass may look at; bigger images are searched smaller, and the
     /// report says so.
@@ -106,7 +106,7 @@ impl Default for TextParams {
             whole_side: 960,
             tile: 960,
             overlap: 128,
-            single_pass_pixels: 2.5e6,
+            single_pass_pixels: 1.1e6,
             max_tile_pixels: 48e6,
             turns: false,
             margin: 0.2,
