@@ -57,6 +57,7 @@ fn main() {
             "face.confirm_score" => config.face.confirm_score = f(),
             "face.confirm_min" => config.face.confirm_min = f(),
             "face.turned_side" => config.face.turned_side = v.parse().unwrap(),
+            "face.turned_trigger" => config.face.turned_trigger = f(),
             "face.margin_large" => {
                 let m: Vec<f32> = v.split(',').map(|x| x.parse().unwrap()).collect();
                 config.face.margin_large = [m[0], m[1], m[2], m[3]];
