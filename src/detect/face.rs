@@ -198,7 +198,8 @@ pub fn detect(
             turn,
         };
         let mut seen: Vec<Candidate> = Vec::new();
-        let full = turn == Turn::None || p.turned_side == 0 || {
+        let glance_only = turn != Turn::None && p.turned_side != 0;
+        let full = !glance_only || {
             // A turned picture is first looked at whole and small. A face there that the
             // upright passes did not see means the picture may lie on its side: that turn is
             // then searched like the upright one.
@@ -215,7 +216,9 @@ pub fn detect(
             new
         };
         if full {
-            let found = detect_upright(model, view, p, min_face, (true, true), deadline)?;
+            // A picture no larger than the glance was already seen whole at full size.
+            let whole = !glance_only || view.width().max(view.height()) > p.turned_side;
+            let found = detect_upright(model, view, p, min_face, (whole, true), deadline)?;
             all.extend(found.into_iter().map(back));
         }
         // After the finer passes' boxes, so that of equal scores theirs is kept.
@@ -336,17 +339,8 @@ pub fn confirm(
             i64::from(k as u32 / 2 * q),
         );
     }
-    let plane = (YUNET_SIDE * YUNET_SIDE) as usize;
-    let mut data = vec![0f32; 3 * plane];
-    for (i, px) in canvas.pixels().enumerate() {
-        for c in 0..3 {
-            data[(2 - c) * plane + i] = f32::from(px.0[c]);
-        }
-    }
-    let out = model.run(&Tensor {
-        shape: vec![1, 3, YUNET_SIDE as usize, YUNET_SIDE as usize],
-        data,
-    })?;
+    let side = YUNET_SIDE as usize;
+    let out = model.run(&Tensor::planar(&canvas, (side, side), [2, 1, 0], f32::from))?;
     let faces = decode_yunet(&out, min_score)?;
     Ok((0..candidates.len().min(4))
         .map(|k| {
@@ -455,21 +449,7 @@ fn run_model(
 /// CenterFace's input: NCHW float RGB in 0..255, zero-padded right and bottom to multiples of
 /// 32 (the network downsamples five times).
 pub fn to_tensor(img: &impl GenericImageView<Pixel = Rgb<u8>>) -> Tensor {
-    let (w, h) = img.dimensions();
-    let pw = w.div_ceil(32) as usize * 32;
-    let ph = h.div_ceil(32) as usize * 32;
-    let plane = pw * ph;
-    let mut data = vec![0f32; 3 * plane];
-    for (x, y, px) in img.pixels() {
-        let i = y as usize * pw + x as usize;
-        for c in 0..3 {
-            data[c * plane + i] = f32::from(px.0[c]);
-        }
-    }
-    Tensor {
-        shape: vec![1, 3, ph, pw],
-        data,
-    }
+    Tensor::planar(img, super::padded_to_32(img), [0, 1, 2], f32::from)
 }
 
 /// Decodes CenterFace's outputs (heatmap, log sizes, offsets; landmarks unused) into boxes
@@ -833,6 +813,13 @@ mod tests {
         assert_eq!(found.faces.len(), 1, "{:?}", found.faces);
         let want = Rect::xywh(2500.0, 1700.0, 24.0, 24.0);
         assert!(found.faces[0].rect.iou(&want) > 0.5, "{:?}", found.faces);
+        // A picture no larger than the glance is not looked at whole a second time: one run
+        // per turn.
+        let small = with_square(300, 200, (100, 50, 30, 40));
+        let mut net = PortraitOnly(FakeNet { shapes: vec![] });
+        let found = detect(&mut net, None, &small, &p, &Deadline::none()).unwrap();
+        assert_eq!(net.0.shapes.len(), 4);
+        assert_eq!(found.faces.len(), 1, "{:?}", found.faces);
     }
 
     #[test]

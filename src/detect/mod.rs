@@ -32,6 +32,38 @@ pub struct Tensor {
     pub data: Vec<f32>,
 }
 
+impl Tensor {
+    /// A `[1, 3, height, width]` input from an RGB image: each pixel's channels, read in
+    /// `order` (`[0, 1, 2]` for RGB, `[2, 1, 0]` for BGR) and mapped by `value`, go into the
+    /// top-left of three planes; the rest (padding, when the tensor is larger) stays 0.
+    pub fn planar(
+        img: &impl image::GenericImageView<Pixel = image::Rgb<u8>>,
+        (width, height): (usize, usize),
+        order: [usize; 3],
+        value: impl Fn(u8) -> f32,
+    ) -> Tensor {
+        let plane = width * height;
+        let mut data = vec![0f32; 3 * plane];
+        for (x, y, px) in img.pixels() {
+            let i = y as usize * width + x as usize;
+            for (c, &from) in order.iter().enumerate() {
+                data[c * plane + i] = value(px.0[from]);
+            }
+        }
+        Tensor {
+            shape: vec![1, 3, height, width],
+            data,
+        }
+    }
+}
+
+/// The size of `img` padded right and bottom to multiples of 32, for networks that
+/// downsample five times.
+fn padded_to_32(img: &impl image::GenericImageView) -> (usize, usize) {
+    let (w, h) = img.dimensions();
+    (w.div_ceil(32) as usize * 32, h.div_ceil(32) as usize * 32)
+}
+
 /// A network: one input tensor in, its outputs out, in the model's declared order. The real
 /// one is an ONNX Runtime session; unit tests use fakes.
 pub trait Model: Send {

@@ -230,7 +230,7 @@ pub struct OrtModel {
 
 impl OrtModel {
     /// Creates a session for `model` with `intra_threads` threads that do not spin while idle,
-    /// and that gives memory back after each run.
+    /// planning no memory per input shape.
     pub fn new(
         env: &ort::environment::Environment,
         model: &ModelFile,

@@ -321,27 +321,10 @@ pub fn line_strip(img: &RgbImage, r: &RotRect, flip: bool) -> RgbImage {
 }
 
 /// PP-OCR's recognition input: the detector's normalisation (BGR, `(v / 255 - 0.5) / 0.5`),
-/// unpadded.
+/// unpadded: the recognizer takes any width.
 fn rec_tensor(strip: &RgbImage) -> Tensor {
-    let mut t = to_tensor(strip);
     let (w, h) = strip.dimensions();
-    let (pw, ph) = (t.shape[3], t.shape[2]);
-    if (pw, ph) != (w as usize, h as usize) {
-        // to_tensor pads to 32; the recognizer takes any width, so the padding is cut away.
-        let plane = pw * ph;
-        let mut data = Vec::with_capacity(3 * (w * h) as usize);
-        for c in 0..3 {
-            for y in 0..h as usize {
-                let row = c * plane + y * pw;
-                data.extend_from_slice(&t.data[row..row + w as usize]);
-            }
-        }
-        t = Tensor {
-            shape: vec![1, 3, h as usize, w as usize],
-            data,
-        };
-    }
-    t
+    Tensor::planar(strip, (w as usize, h as usize), [2, 1, 0], normalise)
 }
 
 /// Whether the recognizer's output `[1, T, C]` (CTC, blank at index 0) reads as text: at
@@ -448,21 +431,12 @@ fn run_model(
 /// PP-OCR's detection input: NCHW float BGR, `(v / 255 - 0.5) / 0.5`, padded right and
 /// bottom to multiples of 32 with zeros (mid-grey after normalising).
 pub fn to_tensor(img: &impl GenericImageView<Pixel = Rgb<u8>>) -> Tensor {
-    let (w, h) = img.dimensions();
-    let pw = w.div_ceil(32) as usize * 32;
-    let ph = h.div_ceil(32) as usize * 32;
-    let plane = pw * ph;
-    let mut data = vec![0f32; 3 * plane];
-    for (x, y, px) in img.pixels() {
-        let i = y as usize * pw + x as usize;
-        for c in 0..3 {
-            data[(2 - c) * plane + i] = f32::from(px.0[c]) / 127.5 - 1.0;
-        }
-    }
-    Tensor {
-        shape: vec![1, 3, ph, pw],
-        data,
-    }
+    Tensor::planar(img, super::padded_to_32(img), [2, 1, 0], normalise)
+}
+
+/// PP-OCR's normalisation of one channel value: `(v / 255 - 0.5) / 0.5`.
+fn normalise(v: u8) -> f32 {
+    f32::from(v) / 127.5 - 1.0
 }
 
 /// DBNet post-processing of a probability map (`stride` values per row) over its first `w`
