@@ -56,18 +56,21 @@ fn main() {
             "face.confirm" => config.face.confirm = v == "1",
             "face.confirm_score" => config.face.confirm_score = f(),
             "face.confirm_min" => config.face.confirm_min = f(),
+            "face.confirm_score_small" => config.face.confirm_score_small = f(),
+            "face.confirm_small_alone" => config.face.confirm_small_alone = v == "1",
             "face.turned_side" => config.face.turned_side = v.parse().unwrap(),
             "face.turned_trigger" => config.face.turned_trigger = f(),
-            "face.margin_large" => {
-                let m: Vec<f32> = v.split(',').map(|x| x.parse().unwrap()).collect();
-                config.face.margin_large = [m[0], m[1], m[2], m[3]];
-            }
-            "face.small_face" => config.face.small_face = f(),
-            "face.large_face" => config.face.large_face = f(),
             "face.margin" => {
                 let m: Vec<f32> = v.split(',').map(|x| x.parse().unwrap()).collect();
-                config.face.margin = [m[0], m[1], m[2], m[3]];
+                config.face.margin = [m[0], m[1]];
             }
+            "face.margin_scores" => {
+                let m: Vec<f32> = v.split(',').map(|x| x.parse().unwrap()).collect();
+                config.face.margin_scores = [m[0], m[1]];
+            }
+            "face.margin_small" => config.face.margin_small = f(),
+            "face.small_face" => config.face.small_face = f(),
+            "face.large_face" => config.face.large_face = f(),
             "text.confirm" => config.text.confirm = v == "1",
             "text.box_thresh" => config.text.box_thresh = f(),
             "text.blocks" => config.text.blocks = v == "1",
@@ -106,11 +109,19 @@ fn detect(engine: &Engine, img: &RgbImage) -> Detections {
 /// Which pixels the regions paint.
 fn painted(found: &Detections, w: u32, h: u32) -> GrayImage {
     let mut m = GrayImage::new(w, h);
+    let how = phiscrub::redact::Redaction {
+        shape: if std::env::var_os("MEASURE_ELLIPSE").is_some() {
+            phiscrub::redact::Shape::Ellipse
+        } else {
+            phiscrub::redact::Shape::Box
+        },
+        ..Default::default()
+    };
     for r in &found.regions {
         let b = r.rect;
         for y in b.y0.max(0.0) as u32..(b.y1.ceil() as u32).min(h) {
             for x in b.x0.max(0.0) as u32..(b.x1.ceil() as u32).min(w) {
-                if r.covers(x, y) {
+                if how.covers(r, x, y) {
                     m.put_pixel(x, y, image::Luma([255]));
                 }
             }
@@ -194,6 +205,19 @@ fn faces(engine: &Engine, data: &Path, turns: &[u32], verbose: bool) {
             .to_rgb8();
             let (w, h) = img.dimensions();
             let found = detect(engine, &img);
+            if std::env::var_os("MEASURE_DUMP").is_some() {
+                for r in &found.regions {
+                    let b = r.rect;
+                    println!(
+                        "det {name} {deg} {w} {h} {} {} {} {} {:.3}",
+                        b.x0,
+                        b.y0,
+                        b.x1,
+                        b.y1,
+                        r.score.unwrap_or(1.0)
+                    );
+                }
+            }
             let m = painted(&found, w, h);
             let mut truth = GrayImage::new(w, h);
             let all: Vec<[u32; 4]> = boxes(&v["faces"])

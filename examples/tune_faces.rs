@@ -32,7 +32,7 @@ fn main() {
             "turns" => p.turns = v == "1",
             "margin" => {
                 let m: Vec<f32> = v.split(',').map(|x| x.parse().unwrap()).collect();
-                p.margin = [m[0], m[1], m[2], m[3]];
+                p.margin = [m[0], m[1]];
             }
             "verbose" => verbose = v == "1",
             _ => panic!("unknown key {k}"),

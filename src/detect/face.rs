@@ -62,24 +62,26 @@ pub struct FaceParams {
     /// Share of a box lying inside a better one for it to be dropped as the same face.
     /// Default 0.8.
     pub nms_contain: f32,
-    /// Growth of the detected box of a small face on each side, as a share of its width
-    /// (left, right) and height (top, bottom), so that the cover runs from above the eyebrows
-    /// to below the chin and takes in hair and ears. Default 0.3 / 0.4 / 0.3 / 0.3: CenterFace boxes are tight
-    /// and often offset from the annotated face; on `../shared/data/faces` margins of 0.2 /
-    /// 0.3 / 0.2 / 0.2 covered 92.5% of faces, 0.25 / 0.35 94.3%, these 96.1%.
-    pub margin: [f32; 4],
-    /// The growth of a large face, as `margin`. Faces from `small_face` to `large_face` px
-    /// tall grow by shares between the two, by the logarithm of their height. Default
-    /// 0.1 / 0.15 / 0.1 / 0.1 from 400 px, with `margin` up to 80 px: the model's boxes are
-    /// off by a few pixels, which is much of a small face and little of a large one. On
-    /// `../shared/data/faces` upright (`examples/measure faces`) the share of each photo
-    /// painted outside the faces went from 17.1% to 13.6% and recall from 95.7% to 95.5%;
-    /// 0.05 / 0.1 from 100 px gave 13.5%, and large margins of 0.1 / 0.15 from 200 px 11.1%
-    /// at 94.3% recall.
-    pub margin_large: [f32; 4],
-    /// Height in original pixels up to which `margin` applies in full. Default 80.
+    /// Growth of a face's detected box on each side, as a share of its width (left, right)
+    /// and height (top, bottom), for a face scored `margin_scores[0]` or less and for one
+    /// scored `margin_scores[1]` or more; linear in the score between. Default 0.3 and 0.08.
+    /// How far CenterFace's box is from the annotated face depends on how sure it is, not on
+    /// the face's size: on `../shared/data/faces` upright, the side that must grow most for
+    /// the box to cover its face needs 0.54 for nine faces in ten scored under 0.4, 0.19
+    /// from 0.7 to 0.9, and 0.11 from 0.9. The earlier margins by size alone (0.3 / 0.4 at
+    /// 80 px to 0.1 / 0.15 at 400 px) covered 95.9% of faces and painted 13.6% of each photo
+    /// outside them; these, with `margin_small`, 95.3% and 11.1% (`examples/measure faces`).
+    pub margin: [f32; 2],
+    /// Scores at which `margin`'s two values apply. Default 0.3 and 0.95.
+    pub margin_scores: [f32; 2],
+    /// Growth on each side of a face up to `small_face` px tall, whatever its score, fading
+    /// to none at `large_face` px by the logarithm of the height; the larger of this and
+    /// `margin` applies. Default 0.4: a few pixels of offset are much of a small face, and a
+    /// wide margin around it costs little of the photo.
+    pub margin_small: f32,
+    /// Height in original pixels up to which `margin_small` applies in full. Default 40.
     pub small_face: f32,
-    /// Height in original pixels from which `margin_large` applies. Default 400.
+    /// Height in original pixels from which `margin_small` no longer applies. Default 160.
     pub large_face: f32,
     /// Score from which a face is covered without a second opinion. Candidates from
     /// `threshold` up to here are shown to YuNet, an independent detector, on a crop around
@@ -96,11 +98,24 @@ pub struct FaceParams {
     /// neither, and upright face recall was 95.5% against 95.7% at 0.5.
     pub confirm_score: f32,
     /// Candidates whose longer side is under this share of the image's shorter side are
-    /// covered without asking YuNet. Default 0.1: in crowds (`../shared/data/faces`) most
-    /// faces CenterFace is unsure of are small, blurred and far away, where YuNet is blind
-    /// and asking it cost 8 points of recall; the texture it takes for faces on skin and
-    /// wounds is a large part of the picture.
+    /// covered without asking YuNet in a photo that has other faces (see
+    /// `confirm_small_alone`). Default 0.2: in crowds (`../shared/data/faces`) most faces
+    /// CenterFace is unsure of are small, blurred and far away, where YuNet is often blind,
+    /// and asking it about all of them cost 8 points of recall; the texture it takes for
+    /// faces on skin and wounds is a large part of the picture.
     pub confirm_min: f32,
+    /// Small candidates go unasked only in company: a photo with a face scored `confident`,
+    /// or one YuNet confirms. Otherwise they are asked too, and when YuNet confirms none of
+    /// them they all go to review. Default on: in a park photo of `../shared/data/metadata`
+    /// CenterFace took 21 leaves for faces at 0.15 to 0.37 and 10.4% of the photo was
+    /// painted, now none; on `../shared/data/faces` upright recall went from 95.3% to 95.2%
+    /// (a lone victim in a car crash scored 0.27, which YuNet does not see), and clinical
+    /// lesion painted from 0.93% to 0.81%.
+    pub confirm_small_alone: bool,
+    /// YuNet score at which it agrees about a small candidate. Default 0.5: small faces are
+    /// blurred, and YuNet scores them lower; at 0.7 a lone masked face (0.43 from CenterFace)
+    /// was lost.
+    pub confirm_score_small: f32,
     /// Turned passes first look at the whole picture at this long side, in model pixels;
     /// only a turn where that finds a face the upright passes did not see is searched like
     /// the upright picture (whole at `whole_side`, then tiles). 0 searches every turn in
@@ -133,14 +148,17 @@ impl Default for FaceParams {
             max_tile_pixels: 48e6,
             nms_iou: 0.3,
             nms_contain: 0.8,
-            margin: [0.3, 0.4, 0.3, 0.3],
-            margin_large: [0.1, 0.15, 0.1, 0.1],
-            small_face: 80.0,
-            large_face: 400.0,
+            margin: [0.3, 0.08],
+            margin_scores: [0.3, 0.95],
+            margin_small: 0.4,
+            small_face: 40.0,
+            large_face: 160.0,
             confident: 0.6,
             confirm: true,
             confirm_score: 0.7,
             confirm_min: 0.2,
+            confirm_small_alone: true,
+            confirm_score_small: 0.5,
             turned_side: 512,
             turned_trigger: 0.3,
         }
@@ -227,24 +245,12 @@ pub fn detect(
     })?;
     let mut found = merge(all, p);
     if let Some(second) = second.filter(|_| p.confirm) {
-        let small = p.confirm_min * w.min(h) as f32;
-        let (sure, unsure): (Vec<_>, Vec<_>) = found
-            .faces
-            .into_iter()
-            .partition(|c| c.score >= p.confident || c.rect.w().max(c.rect.h()) < small);
-        found.faces = sure;
-        for chunk in unsure.chunks(4) {
+        let floor = p.confirm_score.min(p.confirm_score_small);
+        found = settle(found, p, w.min(h), |chunk| {
             deadline.check()?;
-            let agreed = confirm(second, img, chunk, p.confirm_score)
-                .map_err(|e| Error::Detect(format!("face confirmation failed: {e}")))?;
-            for (c, yes) in chunk.iter().zip(agreed) {
-                if yes {
-                    found.faces.push(*c);
-                } else {
-                    found.review.push(*c);
-                }
-            }
-        }
+            confirm(second, img, chunk, floor)
+                .map_err(|e| Error::Detect(format!("face confirmation failed: {e}")))
+        })?;
     }
     let smallest = p.min_face_model / tile_scale(w, h, p, p.min_face);
     found.notes.extend(search::limit_note(
@@ -258,14 +264,17 @@ pub fn detect(
     Ok(found)
 }
 
-/// The area covered for a face found at `r`: grown by `margin` when small, `margin_large`
-/// when large, and by shares in between for sizes in between.
-pub fn cover(r: &Rect, p: &FaceParams) -> Rect {
-    let size = r.h().max(r.w());
-    let t = ((size.max(1.0).ln() - p.small_face.ln()) / (p.large_face.ln() - p.small_face.ln()))
-        .clamp(0.0, 1.0);
-    let m: [f32; 4] = std::array::from_fn(|i| p.margin[i] + t * (p.margin_large[i] - p.margin[i]));
-    r.grow(m[0], m[1], m[2], m[3])
+/// The area covered for a face found at `r` with `score`: grown on each side by a share that
+/// shrinks as the score rises (`margin`), and by at least `margin_small` when the face is small.
+pub fn cover(r: &Rect, score: f32, p: &FaceParams) -> Rect {
+    let [s0, s1] = p.margin_scores;
+    let t = ((score - s0) / (s1 - s0).max(f32::EPSILON)).clamp(0.0, 1.0);
+    let by_score = p.margin[0] + t * (p.margin[1] - p.margin[0]);
+    let size = r.h().max(r.w()).max(1.0);
+    let u =
+        ((size.ln() - p.small_face.ln()) / (p.large_face.ln() - p.small_face.ln())).clamp(0.0, 1.0);
+    let m = by_score.max(p.margin_small * (1.0 - u));
+    r.grow(m, m, m, m)
 }
 
 /// Splits candidates into kept faces and review-only ones, each merged by NMS.
@@ -298,6 +307,52 @@ fn merge(all: Vec<Candidate>, p: &FaceParams) -> Found {
     }
 }
 
+/// Decides which of `found.faces` are covered and which go to review, asking `ask` (YuNet,
+/// up to four candidates at a time, answering each one's score) about the unsure ones.
+/// Small candidates go unasked only among company: in a photo with a face CenterFace is sure
+/// of, or one YuNet confirms, small unsure ones are far faces in a crowd. With neither, they
+/// are leaves, bark or skin seen as faces, and each needs YuNet's word.
+fn settle(
+    mut found: Found,
+    p: &FaceParams,
+    short_side: u32,
+    mut ask: impl FnMut(&[Candidate]) -> Result<Vec<f32>, Error>,
+) -> Result<Found, Error> {
+    let small = p.confirm_min * short_side as f32;
+    let is_small = |c: &Candidate| c.rect.w().max(c.rect.h()) < small;
+    let mut company = found.faces.iter().any(|c| c.score >= p.confident);
+    let alone = p.confirm_small_alone && !company;
+    let (sure, unsure): (Vec<_>, Vec<_>) = found
+        .faces
+        .into_iter()
+        .partition(|c| c.score >= p.confident || (!alone && is_small(c)));
+    found.faces = sure;
+    let mut unconfirmed_small = Vec::new();
+    for chunk in unsure.chunks(4) {
+        for (c, score) in chunk.iter().zip(ask(chunk)?) {
+            let bar = if is_small(c) {
+                p.confirm_score_small
+            } else {
+                p.confirm_score
+            };
+            if score >= bar {
+                company = true;
+                found.faces.push(*c);
+            } else if is_small(c) {
+                unconfirmed_small.push(*c);
+            } else {
+                found.review.push(*c);
+            }
+        }
+    }
+    if company {
+        found.faces.extend(unconfirmed_small);
+    } else {
+        found.review.extend(unconfirmed_small);
+    }
+    Ok(found)
+}
+
 /// Side of YuNet's fixed input.
 const YUNET_SIDE: u32 = 640;
 /// Each candidate is shown to YuNet in one quarter of its input, on a square crop this many
@@ -306,14 +361,14 @@ const CONFIRM_CONTEXT: f32 = 2.5;
 
 /// Asks YuNet whether each of up to four `candidates` is a face: each is cropped from `img`
 /// with its context, turned the way CenterFace saw it upright, and scaled into one quarter of
-/// YuNet's input. A candidate is confirmed when YuNet finds, at `min_score` or more, a face
-/// centred inside it of a like size.
+/// YuNet's input. Gives, for each candidate, the best score of the faces YuNet finds at
+/// `min_score` or more centred inside it and of a like size; 0 when there is none.
 pub fn confirm(
     model: &mut dyn Model,
     img: &RgbImage,
     candidates: &[Candidate],
     min_score: f32,
-) -> Result<Vec<bool>, String> {
+) -> Result<Vec<f32>, String> {
     let q = YUNET_SIDE / 2;
     let mut canvas = RgbImage::new(YUNET_SIDE, YUNET_SIDE);
     let (w, h) = img.dimensions();
@@ -348,21 +403,25 @@ pub fn confirm(
             // The candidate sits in the middle of its quarter, CONFIRM_CONTEXT times smaller.
             let size = q as f32 / CONFIRM_CONTEXT;
             let (mx, my) = (ox + q as f32 / 2.0, oy + q as f32 / 2.0);
-            faces.iter().any(|f| {
-                let (fx, fy) = ((f.x0 + f.x1) / 2.0, (f.y0 + f.y1) / 2.0);
-                let long = f.w().max(f.h());
-                (fx - mx).abs() <= size / 2.0
-                    && (fy - my).abs() <= size / 2.0
-                    && long >= 0.4 * size
-                    && long <= 2.5 * size
-            })
+            faces
+                .iter()
+                .filter(|(f, _)| {
+                    let (fx, fy) = ((f.x0 + f.x1) / 2.0, (f.y0 + f.y1) / 2.0);
+                    let long = f.w().max(f.h());
+                    (fx - mx).abs() <= size / 2.0
+                        && (fy - my).abs() <= size / 2.0
+                        && long >= 0.4 * size
+                        && long <= 2.5 * size
+                })
+                .map(|&(_, score)| score)
+                .fold(0.0, f32::max)
         })
         .collect())
 }
 
-/// YuNet's faces at `min_score` or more, in input pixels, from its outputs in declared order
-/// (`cls`, `obj`, `bbox`, `kps`, each for strides 8, 16 and 32).
-pub fn decode_yunet(out: &[Tensor], min_score: f32) -> Result<Vec<Rect>, String> {
+/// YuNet's faces at `min_score` or more, in input pixels, with their scores, from its outputs
+/// in declared order (`cls`, `obj`, `bbox`, `kps`, each for strides 8, 16 and 32).
+pub fn decode_yunet(out: &[Tensor], min_score: f32) -> Result<Vec<(Rect, f32)>, String> {
     if out.len() < 9 {
         return Err(format!("YuNet returned {} outputs, expected 12", out.len()));
     }
@@ -388,7 +447,7 @@ pub fn decode_yunet(out: &[Tensor], min_score: f32) -> Result<Vec<Rect>, String>
             let (cx, cy) = ((col + b[0]) * s, (row + b[1]) * s);
             let (bw, bh) = (b[2].exp() * s, b[3].exp() * s);
             if cx.is_finite() && cy.is_finite() && bw.is_finite() && bh.is_finite() {
-                faces.push(Rect::xywh(cx - bw / 2.0, cy - bh / 2.0, bw, bh));
+                faces.push((Rect::xywh(cx - bw / 2.0, cy - bh / 2.0, bw, bh), score));
             }
         }
     }
@@ -639,7 +698,8 @@ mod tests {
         let out = yunet_output(&[(200.0, 120.0, 64.0, 0.81)]);
         let faces = decode_yunet(&out, 0.7).unwrap();
         assert_eq!(faces.len(), 1, "{faces:?}");
-        let f = faces[0];
+        let (f, score) = faces[0];
+        assert!((score - 0.9).abs() < 1e-6, "{score}");
         assert!(
             (f.x0 - 168.0).abs() < 0.01 && (f.y1 - 152.0).abs() < 0.01,
             "{f:?}"
@@ -686,7 +746,9 @@ mod tests {
         };
         let cands = [cand(10.0), cand(200.0), cand(400.0)];
         let got = confirm(&mut yunet, &img, &cands, 0.7).unwrap();
-        assert_eq!(got, vec![true, false, true]);
+        // The fake's cls * obj is 0.9 * 1.
+        let yes = 0.9f32.sqrt();
+        assert_eq!(got, vec![yes, 0.0, yes]);
         assert_eq!(yunet.inputs, vec![vec![1, 3, 640, 640]]);
         // A face of another size in the right place is not this candidate.
         let mut elsewhere = FakeYunet {
@@ -695,7 +757,7 @@ mod tests {
         };
         assert_eq!(
             confirm(&mut elsewhere, &img, &cands[..1], 0.7).unwrap(),
-            vec![false]
+            vec![0.0]
         );
     }
 
@@ -863,17 +925,63 @@ mod tests {
     }
 
     #[test]
-    fn small_faces_get_wide_margins_and_large_ones_narrow() {
+    fn unsure_and_small_faces_get_wide_margins_and_sure_large_ones_narrow() {
         let p = FaceParams::default();
-        let small = cover(&Rect::xywh(100.0, 100.0, 40.0, 40.0), &p);
-        assert_eq!(small, Rect::xywh(88.0, 84.0, 64.0, 68.0));
-        let large = cover(&Rect::xywh(0.0, 0.0, 500.0, 500.0), &p);
-        let want = Rect::xywh(-50.0, -75.0, 600.0, 625.0);
-        assert!(large.iou(&want) > 0.9999, "{large:?}");
-        // In between, by the logarithm of the size: sqrt(80 * 400) is half way.
-        let side = (80.0f32 * 400.0).sqrt();
-        let mid = cover(&Rect::xywh(0.0, 0.0, side, side), &p);
-        assert!((mid.x0 + 0.2 * side).abs() < 0.01, "{mid:?}");
+        let large = Rect::xywh(0.0, 0.0, 500.0, 500.0);
+        assert_eq!(cover(&large, 0.99, &p), large.grow(0.08, 0.08, 0.08, 0.08));
+        assert_eq!(cover(&large, 0.2, &p), large.grow(0.3, 0.3, 0.3, 0.3));
+        // Half way in score, half way in margin.
+        let mid = cover(&large, 0.625, &p);
+        assert!((mid.x0 + 0.19 * 500.0).abs() < 0.01, "{mid:?}");
+        // A small sure face still gets the small-face margin.
+        let small = Rect::xywh(100.0, 100.0, 40.0, 40.0);
+        assert_eq!(cover(&small, 0.99, &p), small.grow(0.4, 0.4, 0.4, 0.4));
+        // sqrt(40 * 160) px is half way to no small-face margin.
+        let side = (40.0f32 * 160.0).sqrt();
+        let between = cover(&Rect::xywh(0.0, 0.0, side, side), 0.99, &p);
+        assert!((between.x0 + 0.2 * side).abs() < 0.01, "{between:?}");
+    }
+
+    #[test]
+    fn small_unsure_faces_are_covered_unasked_only_in_company() {
+        let p = FaceParams::default();
+        let c = |x: f32, side: f32, score: f32| Candidate {
+            rect: Rect::xywh(x, 0.0, side, side),
+            score,
+            turn: Turn::None,
+        };
+        // In a 1000 px photo, 0.2 of the short side is 200 px: 30 px is small, 300 px is not.
+        let photo = |faces| Found {
+            faces,
+            review: Vec::new(),
+            notes: Vec::new(),
+        };
+        let count = |f: &Found| (f.faces.len(), f.review.len());
+        // A sure face: the small unsure one goes unasked, the large one is asked (and denied).
+        let mut asked = Vec::new();
+        let found = settle(
+            photo(vec![
+                c(0.0, 30.0, 0.9),
+                c(100.0, 30.0, 0.2),
+                c(300.0, 300.0, 0.3),
+            ]),
+            &p,
+            1000,
+            |chunk| {
+                asked.extend(chunk.iter().map(|c| c.rect.x0));
+                Ok(vec![0.0; chunk.len()])
+            },
+        )
+        .unwrap();
+        assert_eq!(asked, vec![300.0]);
+        assert_eq!(count(&found), (2, 1));
+        // Alone, small candidates are asked too: leaves YuNet denies all go to review.
+        let leaves = || photo(vec![c(0.0, 30.0, 0.3), c(100.0, 30.0, 0.2)]);
+        let found = settle(leaves(), &p, 1000, |chunk| Ok(vec![0.0; chunk.len()])).unwrap();
+        assert_eq!(count(&found), (0, 2));
+        // One YuNet confirms (0.5 is enough for a small one) is company for the rest.
+        let found = settle(leaves(), &p, 1000, |_| Ok(vec![0.5, 0.1])).unwrap();
+        assert_eq!(count(&found), (2, 0));
     }
 
     #[test]

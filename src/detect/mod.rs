@@ -402,7 +402,7 @@ impl Engine {
             let found = face::detect(model, second, img, &self.config.face, deadline)?;
             let region = |c: &face::Candidate| Region {
                 kind: RegionKind::Face,
-                rect: face::cover(&c.rect, &self.config.face).clamp(w, h),
+                rect: face::cover(&c.rect, c.score, &self.config.face).clamp(w, h),
                 outline: None,
                 score: Some(c.score),
                 detector: file.name.clone(),
