@@ -49,8 +49,11 @@ fn main() {
         match k {
             "turns" => turns = v.split(',').map(|d| d.parse().unwrap()).collect(),
             "only" => only = Some(v.to_string()),
+            "models" => config.models = Some(PathBuf::from(v)),
             "verbose" => verbose = v == "1",
             "face.turns" => config.face.turns = v == "1",
+            "face.whole_reach" => config.face.whole_reach = f(),
+            "text.whole_reach" => config.text.whole_reach = f(),
             "face.threshold" => config.face.threshold = f(),
             "face.confident" => config.face.confident = f(),
             "face.confirm" => config.face.confirm = v == "1",

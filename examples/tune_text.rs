@@ -27,6 +27,7 @@ fn main() {
             "dilate" => p.dilate = v == "1",
             "min_text_model" => p.min_text_model = v.parse().unwrap(),
             "whole_side" => p.whole_side = v.parse().unwrap(),
+            "whole_reach" => p.whole_reach = v.parse().unwrap(),
             "tile" => p.tile = v.parse().unwrap(),
             "turns" => p.turns = v == "1",
             "blocks" => p.blocks = v == "1",
@@ -48,6 +49,7 @@ fn main() {
             barcode: false,
         },
         text: p.clone(),
+        models: std::env::var_os("PHISCRUB_MODELS").map(PathBuf::from),
         ..EngineConfig::default()
     })
     .unwrap();

@@ -27,6 +27,10 @@ pub struct Windows {
     pub whole: bool,
     /// Run the tiled pass (when it is finer than the whole one).
     pub tiles: bool,
+    /// The whole pass is left out when the tiled pass goes to the model in one piece at no
+    /// more than this many times the whole pass's scale: that one piece sees the whole
+    /// picture too, only finer. 0 always runs both.
+    pub whole_reach: f32,
 }
 
 /// The scale at which a thing `small` pixels tall in a `w` x `h` image becomes `small_model`
@@ -63,7 +67,11 @@ pub fn each_window(
             Cow::Owned(imageops::resize(img, sw, sh, FilterType::Triangle))
         }
     };
-    if p.whole {
+    let tiled = p.tiles && p.tile_scale > whole_scale * 1.25;
+    let (tw, th) = geometry::scaled_size(w, h, p.tile_scale);
+    let one_piece = f64::from(tw) * f64::from(th) <= p.single_pass_pixels;
+    let reached = tiled && one_piece && p.tile_scale <= whole_scale * p.whole_reach;
+    if p.whole && !reached {
         let whole = resized(whole_scale);
         let (ww, wh) = whole.dimensions();
         run(
@@ -77,7 +85,7 @@ pub fn each_window(
             },
         )?;
     }
-    if p.tiles && p.tile_scale > whole_scale * 1.25 {
+    if tiled {
         let src = resized(p.tile_scale);
         let actual = src.width() as f32 / w as f32;
         // Overlapping tiles look at some pixels twice or four times (2.4x the pixels for a
@@ -144,4 +152,49 @@ pub fn limit_note(
             max_pixels / 1e6
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::GenericImageView;
+
+    /// The windows' sizes `each_window` hands out over a textured `w` x `h` image.
+    fn windows(w: u32, h: u32, p: &Windows) -> Vec<(u32, u32)> {
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 7 % 256) as u8, (y * 3 % 256) as u8, 90])
+        });
+        let mut seen = Vec::new();
+        each_window(&img, p, &Deadline::none(), |view, _| {
+            seen.push(view.dimensions());
+            Ok(())
+        })
+        .unwrap();
+        seen
+    }
+
+    #[test]
+    fn the_whole_pass_is_left_out_only_when_one_finer_piece_reaches_it() {
+        let p = Windows {
+            whole_side: 960,
+            tile_scale: 0.8,
+            tile: 960,
+            overlap: 128,
+            single_pass_pixels: 1.1e6,
+            whole: true,
+            tiles: true,
+            whole_reach: 0.0,
+        };
+        // 1600 x 1000: whole at 0.6, the tiled pass at 0.8 in one piece of 1280 x 800.
+        assert_eq!(windows(1600, 1000, &p), vec![(960, 600), (1280, 800)]);
+        let reach = Windows {
+            whole_reach: 2.0,
+            ..p
+        };
+        assert_eq!(windows(1600, 1000, &reach), vec![(1280, 800)]);
+        // 4000 x 3000: the tiled pass is 3.3x finer and in tiles; the whole pass stays.
+        let big = windows(4000, 3000, &reach);
+        assert_eq!(big[0], (960, 720));
+        assert!(big.len() > 2, "{big:?}");
+    }
 }
