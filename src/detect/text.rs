@@ -474,28 +474,58 @@ pub fn boxes(map: &[f32], stride: usize, w: usize, h: usize, p: &TextParams) -> 
         }
     }
     let mut out = Vec::new();
+    each_component(&bits, w, h, |pts| {
+        let Some(kernel) = geometry::min_area_rect(pts) else {
+            return;
+        };
+        if kernel.short_side() < p.min_size {
+            return;
+        }
+        let score = box_score(map, stride, w, h, &kernel);
+        if score < p.box_thresh {
+            return;
+        }
+        let (bw, bh) = (kernel.w, kernel.h);
+        let d = bw * bh * p.unclip / (2.0 * (bw + bh));
+        let rect = kernel.grow(d, d);
+        if rect.short_side() < p.min_size + 2.0 {
+            return;
+        }
+        out.push(TextBox { rect, score });
+    });
+    out
+}
+
+/// Calls `each` with the outline points of every 8-connected component of set `bits` (a `w`
+/// x `h` mask, row by row): the centres of each row's leftmost and rightmost pixel, which
+/// hold the component's convex hull, in row order. One flood fill, no label image: a
+/// benchmark against `imageproc`'s labelling is in `benches/geometry.rs`.
+pub fn each_component(bits: &[bool], w: usize, h: usize, mut each: impl FnMut(&[[f32; 2]])) {
     let mut seen = vec![false; w * h];
     let mut stack = Vec::new();
-    let mut rows: Vec<(usize, usize, usize)> = Vec::new();
+    // Each row's extremes, from the component's first row (the fill starts at its first
+    // pixel in raster order, so no pixel lies above it).
+    let mut rows: Vec<(usize, usize)> = Vec::new();
+    let mut pts: Vec<[f32; 2]> = Vec::new();
     for start in 0..w * h {
         if !bits[start] || seen[start] {
             continue;
         }
-        // One 8-connected component; keep each row's leftmost and rightmost pixel, which
-        // hold its convex hull.
+        let top = start / w;
         rows.clear();
         seen[start] = true;
         stack.push(start);
         while let Some(i) = stack.pop() {
             let (x, y) = (i % w, i / w);
-            rows.push((y, x, x));
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                    if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
-                        continue;
-                    }
-                    let j = ny as usize * w + nx as usize;
+            let r = y - top;
+            if r >= rows.len() {
+                rows.resize(r + 1, (usize::MAX, 0));
+            }
+            let row = &mut rows[r];
+            *row = (row.0.min(x), row.1.max(x));
+            for ny in y.saturating_sub(1)..(y + 2).min(h) {
+                for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                    let j = ny * w + nx;
                     if bits[j] && !seen[j] {
                         seen[j] = true;
                         stack.push(j);
@@ -503,40 +533,16 @@ pub fn boxes(map: &[f32], stride: usize, w: usize, h: usize, p: &TextParams) -> 
                 }
             }
         }
-        rows.sort_unstable();
-        let mut pts: Vec<[f32; 2]> = Vec::new();
-        let mut k = 0;
-        while k < rows.len() {
-            let y = rows[k].0;
-            let (mut lo, mut hi) = (rows[k].1, rows[k].2);
-            while k < rows.len() && rows[k].0 == y {
-                lo = lo.min(rows[k].1);
-                hi = hi.max(rows[k].2);
-                k += 1;
-            }
-            // Pixel centres, as OpenCV's contours give them.
-            pts.push([lo as f32 + 0.5, y as f32 + 0.5]);
-            pts.push([hi as f32 + 0.5, y as f32 + 0.5]);
+        pts.clear();
+        for (r, &(lo, hi)) in rows.iter().enumerate() {
+            // Pixel centres, as OpenCV's contours give them. A component is connected, so
+            // every row between its first and last holds some of it.
+            let y = (top + r) as f32 + 0.5;
+            pts.push([lo as f32 + 0.5, y]);
+            pts.push([hi as f32 + 0.5, y]);
         }
-        let Some(kernel) = geometry::min_area_rect(&pts) else {
-            continue;
-        };
-        if kernel.short_side() < p.min_size {
-            continue;
-        }
-        let score = box_score(map, stride, w, h, &kernel);
-        if score < p.box_thresh {
-            continue;
-        }
-        let (bw, bh) = (kernel.w, kernel.h);
-        let d = bw * bh * p.unclip / (2.0 * (bw + bh));
-        let rect = kernel.grow(d, d);
-        if rect.short_side() < p.min_size + 2.0 {
-            continue;
-        }
-        out.push(TextBox { rect, score });
+        each(&pts);
     }
-    out
 }
 
 /// Mean probability of the map pixels whose centres lie inside `r` (DBNet's "fast" score).
