@@ -17,8 +17,11 @@
 //! - `metadata`: the JPEG and PNG photos under `DATA/metadata`, every detector. Prints the
 //!   share of each photo painted.
 //!
-//! DATA defaults to `../shared/data`. Keys: `only=face,text,barcode`, `face.turns=0|1`,
-//! `face.threshold=`, `face.confident=`, `text.box_thresh=`, `verbose=1`.
+//! DATA defaults to `../shared/data`. Keys: `only=face,text,barcode`, `models=DIR` (another
+//! models folder with its MANIFEST), `verbose=1`, and `face.*` / `text.*` for the detector
+//! parameters of the same names (see the match below). `MEASURE_ELLIPSE=1` paints faces as
+//! ellipses (`--shape ellipse`); `MEASURE_DUMP=1` prints every face region of the `faces` set
+//! as `det NAME TURN W H X0 Y0 X1 Y1 SCORE`, the data the margins were fitted on.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
