@@ -5,7 +5,7 @@
 //! real output pixels; this is the quick loop used to choose `FaceParams::default()`.
 //!
 //! cargo run --release --example tune_faces -- DIR [threshold=0.2] [min_face_model=20]
-//!     [margin=0.15,0.25,0.15,0.2] [whole_side=1024] [turns=0|1] [verbose=1]
+//!     [margin=0.3,0.08] [whole_side=1024] [turns=0|1] [verbose=1]
 
 use std::path::PathBuf;
 use std::time::Instant;
