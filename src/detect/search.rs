@@ -69,6 +69,8 @@ pub fn each_window(
     };
     let tiled = p.tiles && p.tile_scale > whole_scale * 1.25;
     let (tw, th) = geometry::scaled_size(w, h, p.tile_scale);
+    // Overlapping tiles look at some pixels twice or four times (2.4x the pixels for a 2 MP
+    // photo in 640 px tiles); an image small enough goes through in one piece.
     let one_piece = f64::from(tw) * f64::from(th) <= p.single_pass_pixels;
     let reached = tiled && one_piece && p.tile_scale <= whole_scale * p.whole_reach;
     if p.whole && !reached {
@@ -88,14 +90,7 @@ pub fn each_window(
     if tiled {
         let src = resized(p.tile_scale);
         let actual = src.width() as f32 / w as f32;
-        // Overlapping tiles look at some pixels twice or four times (2.4x the pixels for a
-        // 2 MP photo in 640 px tiles); an image small enough goes through in one piece.
-        let (sw, sh) = src.dimensions();
-        let tile = if f64::from(sw) * f64::from(sh) <= p.single_pass_pixels {
-            sw.max(sh)
-        } else {
-            p.tile
-        };
+        let tile = if one_piece { tw.max(th) } else { p.tile };
         for mut t in geometry::tiles(w, h, p.tile_scale, tile, p.overlap) {
             t.scale = actual;
             run(imageops::crop_imm(&*src, t.x, t.y, t.w, t.h), t)?;
