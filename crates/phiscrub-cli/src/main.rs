@@ -1,0 +1,389 @@
+//! The `phiscrub` binary: flags in, exit status out. All scrubbing lives in the library.
+
+mod cli;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use phiscrub::batch::{self, BatchOptions, Outcome, ReportFile, Status};
+use phiscrub::detect::{
+    Categories, Engine, EngineConfig, FaceParams, OrtSource, RegionKind, TextParams,
+};
+use phiscrub::redact::{Redaction, Style};
+use phiscrub::report::{path_text, printable};
+use phiscrub::{Limits, Options, Scrubber};
+
+use cli::{Cli, Command, InspectArgs, ScrubArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Inspect(args)) => inspect(&args),
+        None => scrub(&cli.scrub),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("phiscrub: {}", printable(&format!("{e:#}")));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
+    if args.paths.is_empty() {
+        eprintln!("phiscrub: no files or folders given\n\nUsage: phiscrub [OPTIONS] PATH...\n       phiscrub inspect FILE...\n\nFor more information, try '--help'.");
+        return Ok(ExitCode::from(2));
+    }
+    let batch_opts = BatchOptions {
+        out: args.out.clone(),
+        overwrite: args.overwrite,
+        rename: args.rename,
+    };
+    let mut plan = batch::plan(&args.paths, &batch_opts);
+    // Everything the user typed is checked before any file is touched.
+    if let Some(p) = &args.regions {
+        let regions = batch::read_regions(p).map_err(|e| anyhow::anyhow!("{}: {e}", shown(p)))?;
+        let unmatched = plan.attach_regions(&regions);
+        if let Some(first) = unmatched.first() {
+            let more = match unmatched.len() - 1 {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            anyhow::bail!(
+                "{}: names {}{more}, which matches none of the input images",
+                shown(p),
+                shown(first),
+            );
+        }
+    }
+    // Nothing may land on an input: checked before anything is touched.
+    if let Err(e) = batch::check_targets(&plan, args.report.as_deref()) {
+        let hint = if args.report.is_some() && e.contains("report") {
+            " (a wildcard right after --report makes its first file the report)"
+        } else {
+            ""
+        };
+        anyhow::bail!("{}{hint}", printable(&e));
+    }
+
+    // --jobs is the total thread budget: file workers times ONNX Runtime threads each. A
+    // batch smaller than the budget gives each file more inference threads instead.
+    let total = args.jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let workers = total.min(plan.jobs.len()).max(1);
+    let intra = (total / workers).max(1);
+    let defaults = Limits::default();
+    let options = Options {
+        reencode: args.reencode,
+        jpeg_quality: args.jpeg_quality,
+        redaction: redaction(args),
+        limits: Limits {
+            timeout: match args.timeout {
+                Some(t) if t.is_zero() => None,
+                Some(t) => Some(t),
+                None => defaults.timeout,
+            },
+            ..defaults
+        },
+    };
+    let scrubber = if args.metadata_only {
+        if args.verbose {
+            eprintln!("phiscrub: metadata only, no detection");
+        }
+        Scrubber::metadata_only(options)
+    } else {
+        let categories = categories(args)?;
+        if categories.text && options.redaction.text != Style::Fill {
+            eprintln!(
+                "phiscrub: warning: blurred or pixelated text has been read back by published \
+                 tools (Depix, Unredacter); --style text=fill is the safe choice"
+            );
+        }
+        let mut face = FaceParams {
+            turns: !args.no_rotations,
+            ..FaceParams::default()
+        };
+        if let Some(t) = args.face_threshold {
+            // Keep the default band's proportion to the threshold.
+            face.review_threshold = t * face.review_threshold / face.threshold;
+            face.threshold = t;
+        }
+        let engine = Engine::load(EngineConfig {
+            ort_lib: args.ort_lib.clone(),
+            models: args.models.clone(),
+            intra_threads: intra,
+            categories,
+            face,
+            text: TextParams {
+                blocks: args.text_blocks,
+                ..TextParams::default()
+            },
+            barcode: Default::default(),
+        })
+        .map_err(with_hint)?;
+        if args.verbose {
+            let (lib, source) = engine.runtime();
+            let source = match source {
+                OrtSource::Given => "--ort-lib".to_string(),
+                other => other.to_string(),
+            };
+            eprintln!("phiscrub: onnx runtime {} ({source})", lib.display());
+            for m in engine.models() {
+                eprintln!(
+                    "phiscrub: model {} from {}, sha256 {}",
+                    m.name, m.origin, m.sha256
+                );
+            }
+            eprintln!("phiscrub: {workers} worker(s) x {intra} inference thread(s)");
+        }
+        Scrubber::new(options, Arc::new(engine))
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build_global()
+        .context("cannot start worker threads")?;
+    let report = match &args.report {
+        Some(p) => Some(
+            ReportFile::create(p).with_context(|| format!("{}: cannot create report", shown(p)))?,
+        ),
+        None => None,
+    };
+    // Temporary files a killed run left where outputs go.
+    batch::remove_stale_parts(plan.jobs.iter().filter_map(|j| j.output.parent()));
+    let record = |o: &Outcome| -> Result<()> {
+        if let Some(r) = &report {
+            r.append(o).context("cannot write report")?;
+        }
+        Ok(())
+    };
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for (path, reason) in &plan.errors {
+        eprintln!("{}: {}", shown(path), printable(reason));
+        outcomes.push(Outcome::not_written(
+            path,
+            Status::Failed,
+            reason.clone(),
+            Some("io"),
+        ));
+    }
+    for (path, reason) in &plan.skipped {
+        outcomes.push(Outcome::not_written(
+            path,
+            Status::Skipped,
+            reason.clone(),
+            None,
+        ));
+    }
+    for o in &outcomes {
+        record(o)?;
+    }
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(plan.jobs.len() as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} eta {eta}")
+                .expect("valid template"),
+        )
+    };
+    let done: Vec<Result<Outcome>> = plan
+        .jobs
+        .par_iter()
+        .map(|job| {
+            let o = batch::process(&scrubber, job, &batch_opts);
+            if let Some(reason) = &o.reason {
+                let kind = if o.status == Status::Skipped {
+                    "skipped: "
+                } else {
+                    ""
+                };
+                bar.suspend(|| eprintln!("{}: {kind}{}", shown(&job.input), printable(reason)));
+            }
+            if let Some(r) = o.report.as_ref().filter(|r| r.needs_review) {
+                let count = |k: RegionKind| r.review.iter().filter(|v| v.category == k).count();
+                let (faces, text) = (count(RegionKind::Face), count(RegionKind::Text));
+                bar.suspend(|| {
+                    eprintln!(
+                        "{}: needs review: {faces} possible face(s) and {text} possible text area(s) not covered (under the threshold, or not confirmed)",
+                        shown(&job.input),
+                    )
+                });
+            }
+            bar.inc(1);
+            record(&o)?;
+            Ok(o)
+        })
+        .collect();
+    bar.finish_and_clear();
+    for o in done {
+        outcomes.push(o?);
+    }
+    let count = |s| outcomes.iter().filter(|o| o.status == s).count();
+    let removed: u64 = outcomes
+        .iter()
+        .filter_map(|o| o.report.as_ref())
+        .map(|r| r.metadata_bytes)
+        .sum();
+    let failed = count(Status::Failed);
+    let reports = || outcomes.iter().filter_map(|o| o.report.as_ref());
+    let covered: usize = reports().map(|r| r.regions.len()).sum();
+    let review = reports().filter(|r| r.needs_review).count();
+    if !args.quiet {
+        let pixels = if args.metadata_only {
+            "metadata only".to_string()
+        } else {
+            let mut s = format!("{covered} region(s) covered");
+            if review > 0 {
+                s.push_str(&format!(", {review} file(s) need review"));
+            }
+            s
+        };
+        println!(
+            "{} scrubbed, {} skipped, {} failed; {} of metadata removed; {pixels}",
+            count(Status::Scrubbed),
+            count(Status::Skipped),
+            failed,
+            human(removed)
+        );
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What the user can do about an engine that would not load, in this front-end's terms.
+fn with_hint(e: phiscrub::Error) -> anyhow::Error {
+    let hint = match &e {
+        phiscrub::Error::RuntimeNotFound { .. } => {
+            "; run scripts/fetch-onnxruntime, or pass --ort-lib PATH; --metadata-only skips detection"
+        }
+        phiscrub::Error::Runtime(_) => "; --ort-lib PATH names another; --metadata-only skips detection",
+        phiscrub::Error::Model(_) => "; re-create the models with the scripts in models/, or leave out --models",
+        _ => "",
+    };
+    anyhow::anyhow!("{e}{hint}")
+}
+
+/// Resolves the style flags; later flags win over earlier ones.
+fn redaction(args: &ScrubArgs) -> Redaction {
+    let mut r = Redaction {
+        fill: args.fill_color.0,
+        shape: args.shape,
+        ..Redaction::default()
+    };
+    r.apply(&args.style);
+    r
+}
+
+/// The categories to look for from --only and --skip.
+fn categories(args: &ScrubArgs) -> Result<Categories> {
+    Categories::choose(&args.only, &args.skip).ok_or_else(|| {
+        anyhow::anyhow!("--skip leaves nothing to look for; use --metadata-only for metadata alone")
+    })
+}
+
+fn inspect(args: &InspectArgs) -> Result<ExitCode> {
+    let scrubber = Scrubber::metadata_only(Options::default());
+    let mut failed = false;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for path in &args.files {
+        let result = batch::read_limited(path, scrubber.options().limits.max_input_bytes)
+            .and_then(|b| scrubber.inspect(&b));
+        match result {
+            Ok(i) if args.json => {
+                let mut v = serde_json::to_value(&i)?;
+                v["file"] = serde_json::Value::String(path_text(path));
+                writeln!(out, "{v}")?;
+            }
+            Ok(i) => {
+                writeln!(
+                    out,
+                    "{}: {} {}x{}, orientation {}, {} of metadata",
+                    shown(path),
+                    i.format,
+                    i.width,
+                    i.height,
+                    i.orientation,
+                    human(i.metadata_bytes)
+                )?;
+                if let Some(e) = &i.exif {
+                    let tags = |n: u32, what: &str| (n > 0).then(|| format!("{what}: {n} tag(s)"));
+                    let bytes =
+                        |n: u64, what: &str| (n > 0).then(|| format!("{what}: {}", human(n)));
+                    for line in [
+                        tags(e.gps_tags, "gps position"),
+                        tags(e.date_tags, "dates"),
+                        tags(e.device_tags, "device make/model/software"),
+                        tags(e.serial_tags, "serial numbers and unique ids"),
+                        tags(e.owner_tags, "owner/artist/description"),
+                        bytes(e.makernote_bytes, "maker notes"),
+                        bytes(e.thumbnail_bytes, "exif thumbnail"),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        writeln!(out, "  {line}")?;
+                    }
+                }
+                for f in &i.found {
+                    let cat = serde_json::to_value(f.category)?;
+                    let size = if f.bytes > 0 {
+                        format!(" ({})", human(f.bytes))
+                    } else {
+                        String::new()
+                    };
+                    writeln!(
+                        out,
+                        "  {}: {}{size}",
+                        cat.as_str().unwrap_or("other"),
+                        printable(&f.name)
+                    )?;
+                }
+                if i.found.is_empty() {
+                    writeln!(out, "  no metadata found")?;
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: {}", shown(path), printable(&e.to_string()));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A path as printed on the terminal: odd bytes as `\xNN`, control characters escaped.
+fn shown(p: &std::path::Path) -> String {
+    printable(&path_text(p)).into_owned()
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

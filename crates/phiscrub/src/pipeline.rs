@@ -1,0 +1,364 @@
+//! Scrubbing one image: sniff → scan → decode → colour → orient → detect → redact → encode →
+//! verify. When detection finds nothing to cover (or the caller asked for metadata only) and
+//! nothing else forces a re-encode, the container is stripped losslessly instead and the
+//! decoded pixels are thrown away.
+
+use std::sync::Arc;
+
+use image::metadata::Orientation;
+use image::DynamicImage;
+
+use crate::codec;
+use crate::color::{self, Verdict};
+use crate::detect::{Categories, Detections, Engine, Rect, Region, RegionKind};
+use crate::formats::{self, exif, Format, Scan};
+use crate::options::DEFAULT_JPEG_QUALITY;
+use crate::redact;
+use crate::report::{self, Inspection, Path, RegionReport, Report};
+use crate::{Deadline, Error, Limit, Options};
+
+/// A scrubbed image: the bytes to write and the report of what was done.
+#[derive(Debug, Clone)]
+pub struct Scrubbed {
+    /// The output file's complete contents, already verified.
+    pub bytes: Vec<u8>,
+    /// What was found and removed.
+    pub report: Report,
+}
+
+/// Scrubs images. Build it once and share it: it is `Send + Sync`, and its detection engine
+/// keeps one model session per concurrent caller.
+#[derive(Debug, Clone)]
+pub struct Scrubber {
+    options: Options,
+    engine: Option<Arc<Engine>>,
+    only: Categories,
+}
+
+impl Scrubber {
+    /// A scrubber that removes metadata and covers what `engine` detects in the pixels.
+    pub fn new(options: Options, engine: Arc<Engine>) -> Scrubber {
+        Scrubber {
+            options,
+            engine: Some(engine),
+            only: Categories::default(),
+        }
+    }
+
+    /// A scrubber that removes metadata only and never looks at the pixels for faces. Reports
+    /// list no detectors, so nobody mistakes its output for a fully de-identified image.
+    pub fn metadata_only(options: Options) -> Scrubber {
+        Scrubber {
+            options,
+            engine: None,
+            only: Categories::default(),
+        }
+    }
+
+    /// The same scrubber looking for `only` those of its engine's categories: a service
+    /// loads every model once and lets each request choose.
+    pub fn only(mut self, only: Categories) -> Scrubber {
+        self.only = only;
+        self
+    }
+
+    /// The options this scrubber was built with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The detection engine, when there is one.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_deref()
+    }
+
+    /// Scrubs one image held in memory. On success the output has passed verification; on
+    /// failure nothing usable is returned.
+    pub fn scrub(&self, input: &[u8]) -> Result<Scrubbed, Error> {
+        self.scrub_with(input, &[])
+    }
+
+    /// Scrubs one image and also covers `manual` boxes, given in the pixels of the upright
+    /// image (as it is displayed, orientation applied).
+    pub fn scrub_with(&self, input: &[u8], manual: &[Rect]) -> Result<Scrubbed, Error> {
+        let deadline = Deadline::after(self.options.limits.timeout);
+        let (format, mut scan) = self.scan(input)?;
+        let mut notes = Vec::new();
+        let orientation = match format {
+            // libheif applies irot/imir itself; a HEIF's EXIF orientation is informative only.
+            Format::Heif => 1,
+            _ => scan.exif.as_deref().map(exif::orientation).unwrap_or(1),
+        };
+        let colour = match (&scan.icc, scan.primaries) {
+            (Some(icc), _) => color::judge_icc(icc),
+            (None, Some(p)) => color::judge_primaries(p),
+            (None, None) => Verdict::Srgb,
+        };
+        if let Verdict::Unusable(why) = &colour {
+            notes.push(format!("{why}; colours kept as stored"));
+        }
+        let mut reason = if self.options.reencode {
+            Some("re-encoding requested".to_string())
+        } else if matches!(format, Format::Heif | Format::Tiff | Format::Gif) {
+            Some(format!("{format} is always re-rendered"))
+        } else if let Some(r) = &scan.reencode_reason {
+            Some(r.clone())
+        } else if matches!(colour, Verdict::Convert(_)) {
+            Some("colour profile converted to sRGB".to_string())
+        } else if orientation != 1 && format != Format::Jpeg {
+            Some(format!("orientation {orientation} baked into the pixels"))
+        } else {
+            None
+        };
+        let looks = self.engine.is_some() || !manual.is_empty();
+        // Pixels are decoded when something must look at them or when re-encoding anyway
+        // (a GIF without regions is re-rendered frame by frame instead).
+        let needs_pixels = looks || (reason.is_some() && format != Format::Gif);
+        let animated = scan.animated || (format == Format::Gif && scan.frames > 1);
+        if animated && needs_pixels {
+            let why = if looks {
+                "faces, text and codes cannot be covered in every frame of an animation (use \
+                 --metadata-only for its metadata alone)"
+                    .to_string()
+            } else {
+                format!(
+                    "animated image cannot be re-encoded without losing frames ({})",
+                    reason.as_deref().unwrap_or_default()
+                )
+            };
+            return Err(Error::unsupported(format, why));
+        }
+
+        let mut pixels = None;
+        let mut detections = Detections::default();
+        if needs_pixels {
+            let mut img = codec::decode(format, input, &self.options.limits)?;
+            deadline.check()?;
+            if let Verdict::Convert(profile) = &colour {
+                img = color::to_srgb(img, profile).map_err(|e| Error::decode(format, e))?;
+            }
+            if let Some(o) = Orientation::from_exif(orientation as u8) {
+                img.apply_orientation(o);
+            }
+            if let Some(engine) = &self.engine {
+                detections = match &img {
+                    DynamicImage::ImageRgb8(rgb) => {
+                        engine.detect_only(rgb, &deadline, self.only)?
+                    }
+                    other => engine.detect_only(&other.to_rgb8(), &deadline, self.only)?,
+                };
+                notes.append(&mut detections.notes);
+            }
+            let (w, h) = (img.width(), img.height());
+            for m in manual {
+                let rect = m.clamp(w, h);
+                if rect.area() == 0.0 {
+                    // Likely coordinates for another image or orientation: what the user
+                    // wanted covered would stay visible, so the file fails.
+                    return Err(Error::Detect(format!(
+                        "manual region [{}, {}, {}, {}] lies outside the {w}x{h} image",
+                        m.x0,
+                        m.y0,
+                        m.w(),
+                        m.h()
+                    )));
+                }
+                detections.regions.push(Region {
+                    kind: RegionKind::Manual,
+                    rect,
+                    outline: None,
+                    score: None,
+                    detector: "manual".to_string(),
+                    model_sha256: None,
+                    symbology: None,
+                });
+            }
+            pixels = Some(img);
+        }
+        if !detections.regions.is_empty() {
+            let n = detections.regions.len();
+            reason = Some(match reason {
+                Some(r) => format!("{n} region(s) covered; {r}"),
+                None => format!("{n} region(s) covered"),
+            });
+        }
+
+        let out_format = format.output();
+        let (bytes, width, height, path) = match (&reason, pixels) {
+            (None, _) => {
+                let bytes =
+                    formats::strip_scanned(format, input, scan.stripped.take(), orientation)?;
+                (bytes, scan.width, scan.height, Path::Lossless)
+            }
+            (Some(_), _) if format == Format::Gif && detections.regions.is_empty() => {
+                // Re-rendering keeps a GIF's palette and timing; only covering needs pixels.
+                let (bytes, w, h) = codec::rerender_gif(input, &self.options.limits, &deadline)?;
+                (bytes, w, h, Path::Reencoded)
+            }
+            (Some(_), Some(mut img)) => {
+                redact::apply(&mut img, &detections.regions, &self.options.redaction);
+                let (w, h) = (img.width(), img.height());
+                let quality = self
+                    .options
+                    .jpeg_quality
+                    .or(scan.jpeg_quality)
+                    .unwrap_or(DEFAULT_JPEG_QUALITY);
+                let fill = [self.options.redaction.fill];
+                let encoded = codec::encode(out_format, &img, quality, &fill)?;
+                deadline.check()?;
+                // Our own encoders add headers (JFIF); the same allowlist applies to them. GIF
+                // has no strip of its own: its verifier accepts only images and looping.
+                let bytes = match out_format {
+                    Format::Gif => encoded,
+                    _ => formats::strip(out_format, &encoded, 1)?,
+                };
+                let decoded =
+                    verify_covered(out_format, &bytes, &img, &detections.regions, &self.options)?;
+                let codes_covered = detections
+                    .regions
+                    .iter()
+                    .any(|r| r.kind == RegionKind::Barcode);
+                deadline.check()?;
+                if let (true, Some(engine), Some(out)) = (codes_covered, &self.engine, decoded) {
+                    // A code read again from the output means its cover missed some bars.
+                    if engine.code_readable(&out, &deadline)? {
+                        return Err(Error::Verify(
+                            "a barcode can still be read in the covered output".into(),
+                        ));
+                    }
+                }
+                (bytes, w, h, Path::Reencoded)
+            }
+            (Some(_), None) => unreachable!("pixels are decoded whenever a re-encode is due"),
+        };
+        formats::verify(out_format, &bytes, width, height)?;
+        deadline.check()?;
+        let metadata_bytes = scan.found.iter().map(|f| f.bytes).sum();
+        let redaction = &self.options.redaction;
+        let regions = detections
+            .regions
+            .iter()
+            .map(|r| RegionReport::new(r, width, height, Some(redaction.style(r.kind))))
+            .collect();
+        let review: Vec<RegionReport> = detections
+            .review
+            .iter()
+            .map(|r| RegionReport::new(r, width, height, None))
+            .collect();
+        Ok(Scrubbed {
+            bytes,
+            report: Report {
+                input_format: format,
+                output_format: out_format,
+                width,
+                height,
+                path,
+                reencode_reason: reason,
+                orientation,
+                removed: report::removed(&scan.found),
+                metadata_bytes,
+                detectors: self
+                    .engine
+                    .as_ref()
+                    .map(|e| e.detectors_for(self.only))
+                    .unwrap_or_default(),
+                regions,
+                needs_review: !review.is_empty(),
+                review,
+                notes,
+            },
+        })
+    }
+
+    /// Lists what identifying data a file holds, without changing anything.
+    pub fn inspect(&self, input: &[u8]) -> Result<Inspection, Error> {
+        let (format, scan) = self.scan(input)?;
+        let summary = scan.exif.as_deref().and_then(exif::summarize);
+        Ok(Inspection {
+            format,
+            width: scan.width,
+            height: scan.height,
+            orientation: summary.as_ref().and_then(|s| s.orientation).unwrap_or(1),
+            metadata_bytes: scan.found.iter().map(|f| f.bytes).sum(),
+            found: scan.found,
+            exif: summary,
+        })
+    }
+
+    fn scan(&self, input: &[u8]) -> Result<(Format, Scan), Error> {
+        if input.is_empty() {
+            return Err(Error::Empty);
+        }
+        let limits = &self.options.limits;
+        if input.len() as u64 > limits.max_input_bytes {
+            return Err(Error::limit(
+                Limit::InputBytes,
+                format!(
+                    "{} bytes exceeds the {} byte input limit",
+                    input.len(),
+                    limits.max_input_bytes
+                ),
+            ));
+        }
+        let format = Format::sniff(input).ok_or(Error::UnknownFormat)?;
+        let scan = formats::scan(format, input, limits)?;
+        Ok((format, scan))
+    }
+}
+
+/// Decodes the encoded output and checks that every covered region carries what redaction
+/// put there, up to compression error: the pixels the user gets are the ones we covered.
+/// Returns the decoded output, for further checks (`None` when there was nothing to check).
+fn verify_covered(
+    format: Format,
+    bytes: &[u8],
+    covered: &DynamicImage,
+    regions: &[Region],
+    options: &Options,
+) -> Result<Option<image::RgbImage>, Error> {
+    if regions.is_empty() {
+        return Ok(None);
+    }
+    let decoded = codec::decode(format, bytes, &options.limits)
+        .map_err(|e| Error::Verify(format!("output does not decode: {e}")))?
+        .to_rgb8();
+    let want = match covered.as_rgb8() {
+        Some(rgb) => std::borrow::Cow::Borrowed(rgb),
+        None => std::borrow::Cow::Owned(covered.to_rgb8()),
+    };
+    if decoded.dimensions() != want.dimensions() {
+        return Err(Error::Verify(
+            "output size differs from the covered image".into(),
+        ));
+    }
+    let (w, h) = want.dimensions();
+    for r in regions {
+        let (x, y, rw, rh) = r.rect.pixels(w, h);
+        let (mut sum, mut n) = (0u64, 0u64);
+        for yy in y..y + rh {
+            for xx in x..x + rw {
+                // A slanted text line's bounds hold much that is not covered; compare only
+                // what is, so a missing cover cannot hide among untouched pixels.
+                if r.outline.is_some() && !r.covers(xx, yy) {
+                    continue;
+                }
+                let (a, b) = (decoded.get_pixel(xx, yy).0, want.get_pixel(xx, yy).0);
+                sum += a
+                    .iter()
+                    .zip(b)
+                    .map(|(p, q)| u64::from(p.abs_diff(q)))
+                    .sum::<u64>();
+                n += 3;
+            }
+        }
+        // JPEG at quality 1 stays within ~25 levels of a flat fill on average; a region that
+        // kept the original pixels differs by far more.
+        if n > 0 && sum > 30 * n {
+            return Err(Error::Verify(format!(
+                "a {} region is not covered in the encoded output",
+                r.kind
+            )));
+        }
+    }
+    Ok(Some(decoded))
+}
