@@ -24,6 +24,49 @@ pub struct Cli {
 pub enum Command {
     /// List the identifying data each file holds, without changing anything.
     Inspect(InspectArgs),
+    /// Serve the scrubber over HTTP (POST /v1/scrub) for an app's upload path.
+    #[cfg(feature = "server")]
+    Serve(ServeArgs),
+}
+
+/// Settings of `phiscrub serve`. Each overrides the same key of --config and of the
+/// PHISCRUB_* environment variables.
+#[cfg(feature = "server")]
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, repeatable [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// TOML file of settings (keys as the flags, with underscores).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Images scrubbed at once, the thread budget [default: number of cores].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Requests that may wait for a worker; one more is told 503 [default: 2 x jobs].
+    #[arg(long, value_name = "N")]
+    pub queue: Option<usize>,
+    /// Largest request body in bytes [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<u64>,
+    /// Seconds a request may take, waiting included [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub request_timeout: Option<f64>,
+    /// Seconds requests in flight may take to finish after SIGTERM [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_grace: Option<f64>,
+    /// Accept requests without a bearer token (loopback addresses only).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// File of accepted bearer tokens, one per line (also PHISCRUB_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// ONNX Runtime library to load (as for scrubbing).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Folder of models with their MANIFEST [default: the models built into phiscrub].
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Inspect(args)) => inspect(&args),
+        #[cfg(feature = "server")]
+        Some(Command::Serve(args)) => serve(&args),
         None => scrub(&cli.scrub),
     };
     match result {
@@ -260,6 +262,70 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `phiscrub serve`: settings layered defaults, file, environment, flags; the engine loaded
+/// once with every model; then requests until SIGTERM or Ctrl-C, and exit 0.
+#[cfg(feature = "server")]
+fn serve(args: &cli::ServeArgs) -> Result<ExitCode> {
+    use phiscrub_server::Config;
+    let mut config = Config::layered(args.config.as_deref(), std::env::vars())?;
+    if !args.listen.is_empty() {
+        config.listen = args.listen.clone();
+    }
+    if let Some(j) = args.jobs {
+        config.jobs = usize::from(j);
+    }
+    if let Some(q) = args.queue {
+        config.queue = Some(q);
+    }
+    if let Some(b) = args.max_body_bytes {
+        config.max_body_bytes = b;
+    }
+    if let Some(t) = args.request_timeout {
+        config.request_timeout_secs = t;
+    }
+    if let Some(t) = args.shutdown_grace {
+        config.shutdown_grace_secs = t;
+    }
+    config.no_auth |= args.no_auth;
+    if args.token_file.is_some() {
+        config.token_file = args.token_file.clone();
+    }
+    if args.ort_lib.is_some() {
+        config.ort_lib = args.ort_lib.clone();
+    }
+    if args.models.is_some() {
+        config.models = args.models.clone();
+    }
+    let config = config.finish()?;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(true)
+        .init();
+    // Each worker runs one image with one inference thread: `jobs` is the thread budget.
+    let engine = Engine::load(EngineConfig {
+        ort_lib: config.ort_lib.clone(),
+        models: config.models.clone(),
+        intra_threads: 1,
+        categories: Categories::default(),
+        face: FaceParams::default(),
+        text: TextParams::default(),
+        barcode: Default::default(),
+    })
+    .map_err(with_hint)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(config.jobs + 2)
+        .enable_all()
+        .build()
+        .context("cannot start the service's runtime")?;
+    let state = phiscrub_server::State::new(config, Arc::new(engine));
+    runtime
+        .block_on(phiscrub_server::serve(state))
+        .context("cannot serve")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What the user can do about an engine that would not load, in this front-end's terms.

@@ -1,0 +1,161 @@
+//! `phiscrub serve` as a process: started on a free loopback port, sent real photos over
+//! HTTP, compared byte for byte with the CLI's output, then stopped with SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use common::{bin, fixtures, shared_data};
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = bin()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-auth",
+                "--jobs",
+                "2",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("phiscrub serve starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the service says where it listens")
+                .unwrap();
+            if let Some(a) = line.split("address=").nth(1) {
+                break a.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        // The rest of the log is drained so the service never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    /// One request on its own connection: status, headers (lowercase names) and body.
+    fn post(&self, path: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..split]).to_string();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        (status, headers, raw[split + 4..].to_vec())
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        self.child.wait().unwrap()
+    }
+}
+
+/// What the CLI writes for `input`, with default options.
+fn cli_output(input: &Path, out: &Path) -> Vec<u8> {
+    let o = bin()
+        .arg("-q")
+        .arg("-o")
+        .arg(out)
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let written: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let bytes = std::fs::read(&written[0]).unwrap();
+    std::fs::remove_file(&written[0]).unwrap();
+    bytes
+}
+
+#[test]
+fn the_service_and_the_cli_write_the_same_bytes_and_sigterm_exits_0() {
+    let mut inputs: Vec<PathBuf> = ["photos", "clinical", "faces"]
+        .iter()
+        .flat_map(|d| common::files(&fixtures().join(d)))
+        .filter(|p| {
+            let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase());
+            matches!(ext.as_deref(), Some("jpg" | "png" | "webp" | "gif"))
+        })
+        .collect();
+    if let Some(data) = shared_data() {
+        for d in ["metadata", "faces"] {
+            let mut found = common::files(&data.join(d));
+            found.retain(|p| {
+                let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase());
+                matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png" | "heic"))
+            });
+            inputs.extend(found.into_iter().take(4));
+        }
+    }
+    let server = Server::start();
+    let t = tempfile::tempdir().unwrap();
+    for input in &inputs {
+        let bytes = std::fs::read(input).unwrap();
+        let (status, headers, body) = server.post("/v1/scrub", &bytes);
+        let name = input.display();
+        assert_eq!(status, 200, "{name}: {}", String::from_utf8_lossy(&body));
+        assert!(
+            headers.iter().any(|(k, _)| k == "phiscrub-regions"),
+            "{name}: {headers:?}"
+        );
+        let expected = cli_output(input, t.path());
+        assert!(
+            body == expected,
+            "{name}: the service's output differs from the CLI's"
+        );
+        let ext = input.extension().unwrap().to_string_lossy().to_lowercase();
+        let written = t.path().join(format!("served.{ext}"));
+        std::fs::write(&written, &body).unwrap();
+        let left = common::exiftool_leftovers(std::slice::from_ref(&written));
+        let left: Vec<&String> = left
+            .values()
+            .flatten()
+            .filter(|k| !k.contains("Orientation"))
+            .collect();
+        assert!(left.is_empty(), "{name}: exiftool still finds {left:?}");
+        std::fs::remove_file(&written).unwrap();
+        image::load_from_memory(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let (status, _, body) = server.post("/v1/scrub", b"%PDF-1.7 not an image");
+    assert_eq!(status, 415, "{}", String::from_utf8_lossy(&body));
+    let status = server.stop();
+    assert_eq!(status.code(), Some(0), "SIGTERM ends the service cleanly");
+}
