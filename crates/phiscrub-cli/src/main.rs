@@ -208,7 +208,18 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
                 } else {
                     ""
                 };
-                bar.suspend(|| eprintln!("{}: {kind}{}", shown(&job.input), printable(reason)));
+                let hint = if reason == batch::OUTPUT_EXISTS {
+                    " (use --overwrite to replace it)"
+                } else {
+                    ""
+                };
+                bar.suspend(|| {
+                    eprintln!(
+                        "{}: {kind}{}{hint}",
+                        shown(&job.input),
+                        printable(reason)
+                    )
+                });
             }
             if let Some(r) = o.report.as_ref().filter(|r| r.needs_review) {
                 let count = |k: RegionKind| r.review.iter().filter(|v| v.category == k).count();

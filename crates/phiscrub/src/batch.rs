@@ -569,6 +569,10 @@ pub fn remove_stale_parts<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> usize
     removed
 }
 
+/// The reason given for a file skipped because its output already exists; a front-end adds
+/// how to replace it.
+pub const OUTPUT_EXISTS: &str = "output exists";
+
 /// Scrubs one job: reads the input (bounded by the input size limit), scrubs and verifies it,
 /// and writes the output atomically. Nothing is written unless every step succeeded.
 pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
@@ -576,14 +580,7 @@ pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
         |e: Error| Outcome::not_written(&job.input, Status::Failed, e.to_string(), Some(e.code()));
     // Checked first to save the work, and again by the no-clobber rename in case another
     // process created the file meanwhile.
-    let exists = || {
-        Outcome::not_written(
-            &job.input,
-            Status::Skipped,
-            "output exists (use --overwrite to replace it)".into(),
-            None,
-        )
-    };
+    let exists = || Outcome::not_written(&job.input, Status::Skipped, OUTPUT_EXISTS.into(), None);
     if !opts.overwrite && job.output.exists() {
         return exists();
     }

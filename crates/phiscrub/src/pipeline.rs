@@ -80,194 +80,186 @@ impl Scrubber {
 
     /// Scrubs one image and also covers `manual` boxes, given in the pixels of the upright
     /// image (as it is displayed, orientation applied).
+    ///
+    /// The stages, in order: read the container ([`Scrubber::scan`]), decide what the
+    /// pixels need ([`Look::plan`]), decode and search them ([`Scrubber::look`]), choose the
+    /// [`Route`] once, write by that route, verify, and report.
     pub fn scrub_with(&self, input: &[u8], manual: &[Rect]) -> Result<Scrubbed, Error> {
         let deadline = Deadline::after(self.options.limits.timeout);
         let (format, mut scan) = self.scan(input)?;
-        let mut notes = Vec::new();
-        let orientation = match format {
-            // libheif applies irot/imir itself; a HEIF's EXIF orientation is informative only.
-            Format::Heif => 1,
-            _ => scan.exif.as_deref().map(exif::orientation).unwrap_or(1),
-        };
-        let colour = match (&scan.icc, scan.primaries) {
-            (Some(icc), _) => color::judge_icc(icc),
-            (None, Some(p)) => color::judge_primaries(p),
-            (None, None) => Verdict::Srgb,
-        };
-        if let Verdict::Unusable(why) = &colour {
-            notes.push(format!("{why}; colours kept as stored"));
-        }
-        let mut reason = if self.options.reencode {
-            Some("re-encoding requested".to_string())
-        } else if matches!(format, Format::Heif | Format::Tiff | Format::Gif) {
-            Some(format!("{format} is always re-rendered"))
-        } else if let Some(r) = &scan.reencode_reason {
-            Some(r.clone())
-        } else if matches!(colour, Verdict::Convert(_)) {
-            Some("colour profile converted to sRGB".to_string())
-        } else if orientation != 1 && format != Format::Jpeg {
-            Some(format!("orientation {orientation} baked into the pixels"))
-        } else {
-            None
-        };
-        let looks = self.engine.is_some() || !manual.is_empty();
-        // Pixels are decoded when something must look at them or when re-encoding anyway
-        // (a GIF without regions is re-rendered frame by frame instead).
-        let needs_pixels = looks || (reason.is_some() && format != Format::Gif);
-        let animated = scan.animated || (format == Format::Gif && scan.frames > 1);
-        if animated && needs_pixels {
-            let why = if looks {
-                "faces, text and codes cannot be covered in every frame of an animation (use \
-                 --metadata-only for its metadata alone)"
-                    .to_string()
-            } else {
-                format!(
-                    "animated image cannot be re-encoded without losing frames ({})",
-                    reason.as_deref().unwrap_or_default()
-                )
-            };
-            return Err(Error::unsupported(format, why));
-        }
-
-        let mut pixels = None;
-        let mut detections = Detections::default();
-        if needs_pixels {
-            let mut img = codec::decode(format, input, &self.options.limits)?;
-            deadline.check()?;
-            if let Verdict::Convert(profile) = &colour {
-                img = color::to_srgb(img, profile).map_err(|e| Error::decode(format, e))?;
-            }
-            if let Some(o) = Orientation::from_exif(orientation as u8) {
-                img.apply_orientation(o);
-            }
-            if let Some(engine) = &self.engine {
-                detections = match &img {
-                    DynamicImage::ImageRgb8(rgb) => {
-                        engine.detect_only(rgb, &deadline, self.only)?
-                    }
-                    other => engine.detect_only(&other.to_rgb8(), &deadline, self.only)?,
-                };
-                notes.append(&mut detections.notes);
-            }
-            let (w, h) = (img.width(), img.height());
-            for m in manual {
-                let rect = m.clamp(w, h);
-                if rect.area() == 0.0 {
-                    // Likely coordinates for another image or orientation: what the user
-                    // wanted covered would stay visible, so the file fails.
-                    return Err(Error::Detect(format!(
-                        "manual region [{}, {}, {}, {}] lies outside the {w}x{h} image",
-                        m.x0,
-                        m.y0,
-                        m.w(),
-                        m.h()
-                    )));
-                }
-                detections.regions.push(Region {
-                    kind: RegionKind::Manual,
-                    rect,
-                    outline: None,
-                    score: None,
-                    detector: "manual".to_string(),
-                    model_sha256: None,
-                    symbology: None,
-                });
-            }
-            pixels = Some(img);
-        }
-        if !detections.regions.is_empty() {
-            let n = detections.regions.len();
-            reason = Some(match reason {
-                Some(r) => format!("{n} region(s) covered; {r}"),
-                None => format!("{n} region(s) covered"),
-            });
-        }
-
-        let out_format = format.output();
-        let (bytes, width, height, path) = match (&reason, pixels) {
-            (None, _) => {
+        let plan = Look::plan(format, &scan, &self.options, self.engine.is_some(), manual);
+        plan.refuse_animation(format, &scan)?;
+        let mut notes = plan.notes.clone();
+        let (pixels, detections) = self.look(format, input, &plan, manual, &deadline)?;
+        notes.extend(detections.notes.iter().cloned());
+        let route = Route::choose(format, plan.reencode.clone(), detections.regions.len());
+        let (bytes, width, height) = match &route {
+            Route::Lossless => {
                 let bytes =
-                    formats::strip_scanned(format, input, scan.stripped.take(), orientation)?;
-                (bytes, scan.width, scan.height, Path::Lossless)
+                    formats::strip_scanned(format, input, scan.stripped.take(), plan.orientation)?;
+                (bytes, scan.width, scan.height)
             }
-            (Some(_), _) if format == Format::Gif && detections.regions.is_empty() => {
-                // Re-rendering keeps a GIF's palette and timing; only covering needs pixels.
-                let (bytes, w, h) = codec::rerender_gif(input, &self.options.limits, &deadline)?;
-                (bytes, w, h, Path::Reencoded)
+            Route::Rerender(_) => codec::rerender_gif(input, &self.options.limits, &deadline)?,
+            Route::Reencode(_) => {
+                let img = pixels.ok_or_else(|| {
+                    Error::Verify("the picture was not decoded for re-encoding".into())
+                })?;
+                self.cover_and_encode(format, &scan, img, &detections.regions, &deadline)?
             }
-            (Some(_), Some(mut img)) => {
-                redact::apply(&mut img, &detections.regions, &self.options.redaction);
-                let (w, h) = (img.width(), img.height());
-                let quality = self
-                    .options
-                    .jpeg_quality
-                    .or(scan.jpeg_quality)
-                    .unwrap_or(DEFAULT_JPEG_QUALITY);
-                let fill = [self.options.redaction.fill];
-                let encoded = codec::encode(out_format, &img, quality, &fill)?;
-                deadline.check()?;
-                // Our own encoders add headers (JFIF); the same allowlist applies to them. GIF
-                // has no strip of its own: its verifier accepts only images and looping.
-                let bytes = match out_format {
-                    Format::Gif => encoded,
-                    _ => formats::strip(out_format, &encoded, 1)?,
-                };
-                let decoded =
-                    verify_covered(out_format, &bytes, &img, &detections.regions, &self.options)?;
-                let codes_covered = detections
-                    .regions
-                    .iter()
-                    .any(|r| r.kind == RegionKind::Barcode);
-                deadline.check()?;
-                if let (true, Some(engine), Some(out)) = (codes_covered, &self.engine, decoded) {
-                    // A code read again from the output means its cover missed some bars.
-                    if engine.code_readable(&out, &deadline)? {
-                        return Err(Error::Verify(
-                            "a barcode can still be read in the covered output".into(),
-                        ));
-                    }
-                }
-                (bytes, w, h, Path::Reencoded)
-            }
-            (Some(_), None) => unreachable!("pixels are decoded whenever a re-encode is due"),
         };
+        let out_format = format.output();
         formats::verify(out_format, &bytes, width, height)?;
         deadline.check()?;
-        let metadata_bytes = scan.found.iter().map(|f| f.bytes).sum();
+        Ok(Scrubbed {
+            bytes,
+            report: self.report(ReportParts {
+                format,
+                scan: &scan,
+                route,
+                orientation: plan.orientation,
+                width,
+                height,
+                detections: &detections,
+                notes,
+            }),
+        })
+    }
+
+    /// Decodes, colour-corrects and turns upright the pixels when the plan needs them, and
+    /// looks for faces, text and codes in them; adds the caller's manual boxes.
+    fn look(
+        &self,
+        format: Format,
+        input: &[u8],
+        plan: &Look,
+        manual: &[Rect],
+        deadline: &Deadline,
+    ) -> Result<(Option<DynamicImage>, Detections), Error> {
+        let mut detections = Detections::default();
+        if !plan.needs_pixels {
+            return Ok((None, detections));
+        }
+        let mut img = codec::decode(format, input, &self.options.limits)?;
+        deadline.check()?;
+        if let Verdict::Convert(profile) = &plan.colour {
+            img = color::to_srgb(img, profile).map_err(|e| Error::decode(format, e))?;
+        }
+        if let Some(o) = Orientation::from_exif(plan.orientation as u8) {
+            img.apply_orientation(o);
+        }
+        if let Some(engine) = &self.engine {
+            detections = match &img {
+                DynamicImage::ImageRgb8(rgb) => engine.detect_only(rgb, deadline, self.only)?,
+                other => engine.detect_only(&other.to_rgb8(), deadline, self.only)?,
+            };
+        }
+        let (w, h) = (img.width(), img.height());
+        for m in manual {
+            let rect = m.clamp(w, h);
+            if rect.area() == 0.0 {
+                // Likely coordinates for another image or orientation: what the user
+                // wanted covered would stay visible, so the file fails.
+                return Err(Error::Detect(format!(
+                    "manual region [{}, {}, {}, {}] lies outside the {w}x{h} image",
+                    m.x0,
+                    m.y0,
+                    m.w(),
+                    m.h()
+                )));
+            }
+            detections.regions.push(Region {
+                kind: RegionKind::Manual,
+                rect,
+                outline: None,
+                score: None,
+                detector: "manual".to_string(),
+                model_sha256: None,
+                symbology: None,
+            });
+        }
+        Ok((Some(img), detections))
+    }
+
+    /// Covers the regions, encodes, strips our own encoder's headers, and checks that the
+    /// covered pixels came through and that no covered code can still be read.
+    fn cover_and_encode(
+        &self,
+        format: Format,
+        scan: &Scan,
+        mut img: DynamicImage,
+        regions: &[Region],
+        deadline: &Deadline,
+    ) -> Result<(Vec<u8>, u32, u32), Error> {
+        let out_format = format.output();
+        redact::apply(&mut img, regions, &self.options.redaction);
+        let (w, h) = (img.width(), img.height());
+        let quality = self
+            .options
+            .jpeg_quality
+            .or(scan.jpeg_quality)
+            .unwrap_or(DEFAULT_JPEG_QUALITY);
+        let fill = [self.options.redaction.fill];
+        let encoded = codec::encode(out_format, &img, quality, &fill)?;
+        deadline.check()?;
+        // Our own encoders add headers (JFIF); the same allowlist applies to them. GIF
+        // has no strip of its own: its verifier accepts only images and looping.
+        let bytes = match out_format {
+            Format::Gif => encoded,
+            _ => formats::strip(out_format, &encoded, 1)?,
+        };
+        let decoded = verify_covered(out_format, &bytes, &img, regions, &self.options)?;
+        let codes_covered = regions.iter().any(|r| r.kind == RegionKind::Barcode);
+        deadline.check()?;
+        if let (true, Some(engine), Some(out)) = (codes_covered, &self.engine, decoded) {
+            // A code read again from the output means its cover missed some bars.
+            if engine.code_readable(&out, deadline)? {
+                return Err(Error::Verify(
+                    "a barcode can still be read in the covered output".into(),
+                ));
+            }
+        }
+        Ok((bytes, w, h))
+    }
+
+    fn report(&self, p: ReportParts<'_>) -> Report {
         let redaction = &self.options.redaction;
-        let regions = detections
+        let (width, height) = (p.width, p.height);
+        let regions = p
+            .detections
             .regions
             .iter()
             .map(|r| RegionReport::new(r, width, height, Some(redaction.style(r.kind))))
             .collect();
-        let review: Vec<RegionReport> = detections
+        let review: Vec<RegionReport> = p
+            .detections
             .review
             .iter()
             .map(|r| RegionReport::new(r, width, height, None))
             .collect();
-        Ok(Scrubbed {
-            bytes,
-            report: Report {
-                input_format: format,
-                output_format: out_format,
-                width,
-                height,
-                path,
-                reencode_reason: reason,
-                orientation,
-                removed: report::removed(&scan.found),
-                metadata_bytes,
-                detectors: self
-                    .engine
-                    .as_ref()
-                    .map(|e| e.detectors_for(self.only))
-                    .unwrap_or_default(),
-                regions,
-                needs_review: !review.is_empty(),
-                review,
-                notes,
-            },
-        })
+        let (path, reencode_reason) = match p.route {
+            Route::Lossless => (Path::Lossless, None),
+            Route::Rerender(why) | Route::Reencode(why) => (Path::Reencoded, Some(why)),
+        };
+        Report {
+            input_format: p.format,
+            output_format: p.format.output(),
+            width,
+            height,
+            path,
+            reencode_reason,
+            orientation: p.orientation,
+            removed: report::removed(&p.scan.found),
+            metadata_bytes: p.scan.found.iter().map(|f| f.bytes).sum(),
+            detectors: self
+                .engine
+                .as_ref()
+                .map(|e| e.detectors_for(self.only))
+                .unwrap_or_default(),
+            regions,
+            needs_review: !review.is_empty(),
+            review,
+            notes: p.notes,
+        }
     }
 
     /// Lists what identifying data a file holds, without changing anything.
@@ -304,6 +296,130 @@ impl Scrubber {
         let scan = formats::scan(format, input, limits)?;
         Ok((format, scan))
     }
+}
+
+/// What the pixels need, decided from the container alone before anything is decoded.
+struct Look {
+    /// The EXIF orientation to bake in (1 for HEIF, which libheif turns itself).
+    orientation: u16,
+    /// What the colour profile asks for.
+    colour: Verdict,
+    /// Why the picture must be re-encoded whatever is found, if it must.
+    reencode: Option<String>,
+    /// Whether the picture is decoded: to look at it, or to re-encode it (a GIF without
+    /// regions is re-rendered frame by frame instead).
+    needs_pixels: bool,
+    /// Notes for the report (a colour profile that cannot be used).
+    notes: Vec<String>,
+    /// Whether the pixels are looked at (detection or manual boxes).
+    looks: bool,
+}
+
+impl Look {
+    fn plan(
+        format: Format,
+        scan: &Scan,
+        options: &Options,
+        detecting: bool,
+        manual: &[Rect],
+    ) -> Look {
+        let orientation = match format {
+            // libheif applies irot/imir itself; a HEIF's EXIF orientation is informative only.
+            Format::Heif => 1,
+            _ => scan.exif.as_deref().map(exif::orientation).unwrap_or(1),
+        };
+        let colour = match (&scan.icc, scan.primaries) {
+            (Some(icc), _) => color::judge_icc(icc),
+            (None, Some(p)) => color::judge_primaries(p),
+            (None, None) => Verdict::Srgb,
+        };
+        let mut notes = Vec::new();
+        if let Verdict::Unusable(why) = &colour {
+            notes.push(format!("{why}; colours kept as stored"));
+        }
+        let reencode = if options.reencode {
+            Some("re-encoding requested".to_string())
+        } else if matches!(format, Format::Heif | Format::Tiff | Format::Gif) {
+            Some(format!("{format} is always re-rendered"))
+        } else if let Some(r) = &scan.reencode_reason {
+            Some(r.clone())
+        } else if matches!(colour, Verdict::Convert(_)) {
+            Some("colour profile converted to sRGB".to_string())
+        } else if orientation != 1 && format != Format::Jpeg {
+            Some(format!("orientation {orientation} baked into the pixels"))
+        } else {
+            None
+        };
+        let looks = detecting || !manual.is_empty();
+        let needs_pixels = looks || (reencode.is_some() && format != Format::Gif);
+        Look {
+            orientation,
+            colour,
+            reencode,
+            needs_pixels,
+            notes,
+            looks,
+        }
+    }
+
+    /// An animation whose pixels would be needed is refused: only the first frame would
+    /// survive a re-encode, and faces, text and codes cannot be covered in every frame.
+    fn refuse_animation(&self, format: Format, scan: &Scan) -> Result<(), Error> {
+        let animated = scan.animated || (format == Format::Gif && scan.frames > 1);
+        if !(animated && self.needs_pixels) {
+            return Ok(());
+        }
+        let why = if self.looks {
+            "faces, text and codes cannot be covered in every frame of an animation; its \
+             metadata alone can be scrubbed without detection"
+                .to_string()
+        } else {
+            format!(
+                "animated image cannot be re-encoded without losing frames ({})",
+                self.reencode.as_deref().unwrap_or_default()
+            )
+        };
+        Err(Error::unsupported(format, why))
+    }
+}
+
+/// How the output is written, chosen once per image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    /// The container copied with only allowlisted structures: the pixel data byte for byte.
+    Lossless,
+    /// A GIF re-rendered from its indexed frames, keeping palette and timing; why.
+    Rerender(String),
+    /// The picture decoded, covered where needed and encoded again; why.
+    Reencode(String),
+}
+
+impl Route {
+    fn choose(format: Format, reencode: Option<String>, covered: usize) -> Route {
+        let why = match (covered, reencode) {
+            (0, None) => return Route::Lossless,
+            (0, Some(r)) => r,
+            (n, None) => format!("{n} region(s) covered"),
+            (n, Some(r)) => format!("{n} region(s) covered; {r}"),
+        };
+        if format == Format::Gif && covered == 0 {
+            Route::Rerender(why)
+        } else {
+            Route::Reencode(why)
+        }
+    }
+}
+
+/// What the report is made from.
+struct ReportParts<'a> {
+    format: Format,
+    scan: &'a Scan,
+    route: Route,
+    orientation: u16,
+    width: u32,
+    height: u32,
+    detections: &'a Detections,
+    notes: Vec<String>,
 }
 
 /// Decodes the encoded output and checks that every covered region carries what redaction
