@@ -26,7 +26,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Serve the scrubber over HTTP (POST /v1/scrub) for an app's upload path.
     #[cfg(feature = "server")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// Settings of `phiscrub serve`. Each overrides the same key of --config and of the
@@ -61,6 +61,12 @@ pub struct ServeArgs {
     /// File of accepted bearer tokens, one per line (also PHISCRUB_TOKEN).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// PEM certificate chain to serve HTTPS with (with --tls-key) [default: plain HTTP].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// ONNX Runtime library to load (as for scrubbing).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,

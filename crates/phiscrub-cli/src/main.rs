@@ -303,6 +303,10 @@ fn serve(args: &cli::ServeArgs) -> Result<ExitCode> {
     if args.token_file.is_some() {
         config.token_file = args.token_file.clone();
     }
+    if args.tls_cert.is_some() {
+        config.tls_cert = args.tls_cert.clone();
+        config.tls_key = args.tls_key.clone();
+    }
     if args.ort_lib.is_some() {
         config.ort_lib = args.ort_lib.clone();
     }

@@ -35,6 +35,11 @@ pub struct Config {
     /// A file holding one accepted token per line (blank lines and `#` comments skipped).
     /// Tokens also come from `PHISCRUB_TOKEN`. Default none.
     pub token_file: Option<PathBuf>,
+    /// A PEM certificate chain to serve HTTPS with (rustls), with `tls_key`. Default none:
+    /// plain HTTP, for loopback or behind a reverse proxy that terminates TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// The ONNX Runtime library. Default: found as the CLI finds it.
     pub ort_lib: Option<PathBuf>,
     /// A folder of models with their MANIFEST. Default: the models built in.
@@ -57,6 +62,8 @@ impl Default for Config {
             shutdown_grace_secs: 30.0,
             no_auth: false,
             token_file: None,
+            tls_cert: None,
+            tls_key: None,
             ort_lib: None,
             models: None,
             tokens: Vec::new(),
@@ -140,6 +147,8 @@ impl Config {
                 "SHUTDOWN_GRACE_SECS" => c.shutdown_grace_secs = num(&value)?,
                 "NO_AUTH" => c.no_auth = matches!(value.as_str(), "1" | "true" | "yes" | "on"),
                 "TOKEN_FILE" => c.token_file = Some(value.into()),
+                "TLS_CERT" => c.tls_cert = Some(value.into()),
+                "TLS_KEY" => c.tls_key = Some(value.into()),
                 "TOKEN" => c.tokens.extend(
                     value
                         .split(',')
@@ -178,6 +187,11 @@ impl Config {
         if !(self.request_timeout_secs > 0.0 && self.shutdown_grace_secs >= 0.0) {
             return Err(ConfigError::Invalid(
                 "timeouts must be positive numbers of seconds".into(),
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "TLS needs both a certificate and its key".into(),
             ));
         }
         if self.no_auth {

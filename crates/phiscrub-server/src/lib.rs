@@ -540,41 +540,76 @@ async fn not_found() -> Problem {
 /// Listens on every configured address until SIGTERM or Ctrl-C; then stops reporting ready,
 /// lets requests in flight finish within the grace period, and returns.
 pub async fn serve(state: Arc<State>) -> std::io::Result<()> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let mut servers = tokio::task::JoinSet::new();
+    let mut listeners = Vec::new();
     for addr in &state.config.listen {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        tracing::info!(target: "phiscrub::serve", address = %listener.local_addr()?, "listening");
-        let mut rx = rx.clone();
-        let app = app(state.clone());
-        servers.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        listeners.push(std::net::TcpListener::bind(addr)?);
     }
-    shutdown_signal().await;
-    tracing::info!(target: "phiscrub::serve", "shutting down: finishing requests in flight");
-    state.drain();
-    let _ = tx.send(true);
-    let finished = tokio::time::timeout(state.config.shutdown_grace(), async {
-        while let Some(r) = servers.join_next().await {
-            if let Ok(Err(e)) = r {
-                return Err(e);
+    serve_on(state, listeners, shutdown_signal()).await
+}
+
+/// Serves on listeners the caller bound (a test binds port 0 and reads the port) until
+/// `stop` completes, then drains as [`serve`] does. HTTPS when the config names a
+/// certificate and key.
+pub async fn serve_on(
+    state: Arc<State>,
+    listeners: Vec<std::net::TcpListener>,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let tls = match (&state.config.tls_cert, &state.config.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot load the TLS certificate or key: {e}"),
+                    )
+                })?,
+        ),
+        _ => None,
+    };
+    let handle = axum_server::Handle::new();
+    let mut servers = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let address = listener.local_addr()?;
+        let service = app(state.clone()).into_make_service();
+        let handle = handle.clone();
+        // A connection that sends no complete request in time is closed, so idle or
+        // trickling clients cannot hold the connection slots.
+        let first_request = state.config.request_timeout();
+        match &tls {
+            Some(config) => {
+                let mut server =
+                    axum_server::from_tcp_rustls(listener, config.clone())?.handle(handle);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(first_request);
+                servers.spawn(async move { server.serve(service).await });
+            }
+            None => {
+                let mut server = axum_server::from_tcp(listener)?.handle(handle);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(first_request);
+                servers.spawn(async move { server.serve(service).await });
             }
         }
-        Ok(())
-    })
-    .await;
-    match finished {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::warn!(target: "phiscrub::serve", "grace period over; stopping with requests unfinished");
-            Ok(())
+        tracing::info!(target: "phiscrub::serve", %address, tls = tls.is_some(), "listening");
+    }
+    stop.await;
+    tracing::info!(target: "phiscrub::serve", "shutting down: finishing requests in flight");
+    state.drain();
+    handle.graceful_shutdown(Some(state.config.shutdown_grace()));
+    while let Some(r) = servers.join_next().await {
+        match r {
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+            Ok(Ok(())) => {}
         }
     }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -691,7 +726,8 @@ mod tests {
     fn exiftool_tags(bytes: &[u8], group: &str) -> usize {
         let dir = std::env::temp_dir().join(format!("phiscrub-gps-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join(format!("{:x}.jpg", bytes.len()));
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let f = dir.join(format!("{}.img", NEXT.fetch_add(1, Ordering::SeqCst)));
         std::fs::write(&f, bytes).unwrap();
         let out = std::process::Command::new("exiftool")
             .args(["-j", group])
@@ -1003,6 +1039,69 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["format"], "jpeg");
         assert!(v["exif"]["gps_tags"].as_u64().unwrap() > 0);
+    }
+
+    /// One HTTP/1.1 request over `stream`, answered in full; returns the status line.
+    async fn status_line<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+        mut stream: S,
+        request: &str,
+    ) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        String::from_utf8_lossy(&raw)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn https_is_served_with_the_given_certificate_and_stops_on_request() {
+        let dir = std::env::temp_dir().join(format!("phiscrub-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+        std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+        let s = state_with(Config {
+            tls_cert: Some(cert_path),
+            tls_key: Some(key_path),
+            ..Config::default()
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_on(s.clone(), vec![listener], async {
+            let _ = rx.await;
+        }));
+
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let client = tokio_rustls::rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        let line = status_line(
+            tls,
+            &format!(
+                "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        // Plain HTTP on the TLS port gets no answer.
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let line = status_line(tcp, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(!line.starts_with("HTTP/1.1 200"), "{line}");
+        tx.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        assert!(s.draining.load(Ordering::SeqCst));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
