@@ -351,6 +351,26 @@ async fn read_body(headers: &HeaderMap, body: Body, max: u64) -> Result<Bytes, P
     }
 }
 
+/// Reads and drops a refused request's body (up to the body limit, for at most a few
+/// seconds, holding one frame at a time) before answering `problem`. Without it the
+/// connection is reset while the client is still sending, and the client sees a broken
+/// connection instead of `503` and its `Retry-After`.
+async fn discard(body: Body, config: &Config, problem: Problem) -> Problem {
+    let max = config.max_body_bytes;
+    let drain = async {
+        let mut body = body;
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > max {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+    problem
+}
+
 /// Runs `work` on a blocking thread once a worker is free, within the request's deadline.
 async fn run_limited<T: Send + 'static>(
     state: &Arc<State>,
@@ -429,7 +449,10 @@ async fn scrub(
     let deadline = tokio::time::Instant::now() + state.config.request_timeout();
     let params = ScrubParams::parse(&pairs)?;
     let scrubber = scrubber_for(&state, &params)?;
-    let _admitted = admit(&state)?;
+    let _admitted = match admit(&state) {
+        Ok(a) => a,
+        Err(p) => return Err(discard(body, &state.config, p).await),
+    };
     let input = read_body(&headers, body, state.config.max_body_bytes).await?;
     let regions = params.regions;
     let result = run_limited(&state, deadline, move || {
@@ -485,7 +508,10 @@ async fn inspect(
     body: Body,
 ) -> Result<Response, Problem> {
     let deadline = tokio::time::Instant::now() + state.config.request_timeout();
-    let _admitted = admit(&state)?;
+    let _admitted = match admit(&state) {
+        Ok(a) => a,
+        Err(p) => return Err(discard(body, &state.config, p).await),
+    };
     let input = read_body(&headers, body, state.config.max_body_bytes).await?;
     let mut options = Options::default();
     options.limits.max_input_bytes = state.config.max_body_bytes;
