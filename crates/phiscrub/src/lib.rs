@@ -8,6 +8,12 @@
 //! closed: an image that cannot be fully scrubbed, searched and verified yields an [`Error`],
 //! never partial output.
 //!
+//! Cargo features, all on by default: `detect` (faces and text through ONNX Runtime,
+//! loaded at run time, and codes through rxing; without it [`detect::Engine`] has no values
+//! and only metadata and the caller's boxes are handled), `heif` (HEIC/HEIF through libheif;
+//! without it such files fail as unsupported) and `embedded-models` (the four models compiled
+//! in; without it they are read from a folder the caller names).
+//!
 //! A [`Scrubber`] is built with an engine ([`Scrubber::new`]) or, when only metadata is
 //! wanted, with [`Scrubber::metadata_only`], as in this example, which needs no ONNX Runtime:
 //!

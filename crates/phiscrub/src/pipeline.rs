@@ -81,9 +81,9 @@ impl Scrubber {
     /// Scrubs one image and also covers `manual` boxes, given in the pixels of the upright
     /// image (as it is displayed, orientation applied).
     ///
-    /// The stages, in order: read the container ([`Scrubber::scan`]), decide what the
-    /// pixels need ([`Look::plan`]), decode and search them ([`Scrubber::look`]), choose the
-    /// [`Route`] once, write by that route, verify, and report.
+    /// The stages, in order: read the container, decide from it what the pixels need,
+    /// decode and search them, choose the route once (lossless copy, GIF re-render or
+    /// re-encode), write by that route, verify, and report.
     pub fn scrub_with(&self, input: &[u8], manual: &[Rect]) -> Result<Scrubbed, Error> {
         let deadline = Deadline::after(self.options.limits.timeout);
         let (format, mut scan) = self.scan(input)?;

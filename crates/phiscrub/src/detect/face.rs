@@ -514,7 +514,7 @@ fn run_model(
 /// CenterFace's input: NCHW float RGB in 0..255, zero-padded right and bottom to multiples of
 /// 32 (the network downsamples five times).
 pub fn to_tensor(img: &impl GenericImageView<Pixel = Rgb<u8>>) -> Tensor {
-    Tensor::planar(img, super::padded_to_32(img), [0, 1, 2], f32::from)
+    Tensor::planar(img, super::engine::padded_to_32(img), [0, 1, 2], f32::from)
 }
 
 /// Decodes CenterFace's outputs (heatmap, log sizes, offsets; landmarks unused) into boxes

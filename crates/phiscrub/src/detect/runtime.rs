@@ -194,18 +194,22 @@ pub const EMBEDDED_MANIFEST: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../models/MANIFEST"
 ));
+#[cfg(feature = "embedded-models")]
 const EMBEDDED_CENTERFACE: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../models/centerface.onnx"
 ));
+#[cfg(feature = "embedded-models")]
 const EMBEDDED_PPOCR_DET: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../models/ppocr_det.onnx"
 ));
+#[cfg(feature = "embedded-models")]
 const EMBEDDED_PPOCR_REC: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../models/ppocr_rec.onnx"
 ));
+#[cfg(feature = "embedded-models")]
 const EMBEDDED_YUNET: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../models/yunet.onnx"
@@ -249,16 +253,7 @@ pub fn load_model(name: &str, dir: Option<&Path>) -> Result<ModelFile, Error> {
                 .map_err(|e| Error::Model(format!("{}: cannot read model: {e}", path.display())))?;
             (b.into(), path.display().to_string())
         }
-        None => {
-            let bytes = match name {
-                "centerface" => EMBEDDED_CENTERFACE,
-                "ppocr_det" => EMBEDDED_PPOCR_DET,
-                "ppocr_rec" => EMBEDDED_PPOCR_REC,
-                "yunet" => EMBEDDED_YUNET,
-                _ => return Err(Error::Model(format!("no built-in model {name}"))),
-            };
-            (bytes.into(), "embedded".to_string())
-        }
+        None => (embedded(name)?.into(), "embedded".to_string()),
     };
     let sha256 = hex(&Sha256::digest(&bytes));
     if !sha256.eq_ignore_ascii_case(&entry.sha256) {
@@ -274,6 +269,27 @@ pub fn load_model(name: &str, dir: Option<&Path>) -> Result<ModelFile, Error> {
         sha256,
         origin,
     })
+}
+
+/// The copy of model `name` built into the library.
+#[cfg(feature = "embedded-models")]
+fn embedded(name: &str) -> Result<&'static [u8], Error> {
+    match name {
+        "centerface" => Ok(EMBEDDED_CENTERFACE),
+        "ppocr_det" => Ok(EMBEDDED_PPOCR_DET),
+        "ppocr_rec" => Ok(EMBEDDED_PPOCR_REC),
+        "yunet" => Ok(EMBEDDED_YUNET),
+        _ => Err(Error::Model(format!("no built-in model {name}"))),
+    }
+}
+
+/// This build carries no models: the caller names a folder of them.
+#[cfg(not(feature = "embedded-models"))]
+fn embedded(name: &str) -> Result<&'static [u8], Error> {
+    Err(Error::Model(format!(
+        "{name}: this build has no models built in (built without embedded-models); name a \
+         folder of models with their MANIFEST"
+    )))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -349,6 +365,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "embedded-models")]
     fn built_in_models_match_their_manifest() {
         for name in ["centerface", "ppocr_det", "ppocr_rec", "yunet"] {
             let m = load_model(name, None).unwrap();
@@ -358,6 +375,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "embedded-models")]
     fn a_model_that_does_not_match_its_manifest_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("MANIFEST"), EMBEDDED_MANIFEST).unwrap();

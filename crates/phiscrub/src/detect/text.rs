@@ -443,7 +443,7 @@ fn run_model(
 /// PP-OCR's detection input: NCHW float BGR, `(v / 255 - 0.5) / 0.5`, padded right and
 /// bottom to multiples of 32 with zeros (mid-grey after normalising).
 pub fn to_tensor(img: &impl GenericImageView<Pixel = Rgb<u8>>) -> Tensor {
-    Tensor::planar(img, super::padded_to_32(img), [2, 1, 0], normalise)
+    Tensor::planar(img, super::engine::padded_to_32(img), [2, 1, 0], normalise)
 }
 
 /// PP-OCR's normalisation of one channel value: `(v / 255 - 0.5) / 0.5`.
