@@ -13,6 +13,7 @@ use common::{bin, fixtures, shared_data};
 struct Server {
     child: Child,
     addr: SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -39,9 +40,15 @@ impl Server {
                 break a.split_whitespace().next().unwrap().parse().unwrap();
             }
         };
-        // The rest of the log is drained so the service never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        // The rest of the log is kept (and the pipe drained, so the service never blocks).
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Server { child, addr, log }
     }
 
     /// One request on its own connection: status, headers (lowercase names) and body.
@@ -72,6 +79,11 @@ impl Server {
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
         (status, headers, raw[split + 4..].to_vec())
+    }
+
+    /// The log so far.
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
@@ -156,6 +168,30 @@ fn the_service_and_the_cli_write_the_same_bytes_and_sigterm_exits_0() {
     }
     let (status, _, body) = server.post("/v1/scrub", b"%PDF-1.7 not an image");
     assert_eq!(status, 415, "{}", String::from_utf8_lossy(&body));
+    // The fixture's metadata names a patient, a clinician and a serial number; the log
+    // carries none of them, nor any file's name, nor query values.
+    let (status, _, _) = server.post(
+        "/v1/scrub?regions=11,22,33,44",
+        &std::fs::read(fixtures().join("photos/ward_round_gps_xmp_trailer.jpg")).unwrap(),
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = server.log();
+    assert!(
+        log.contains("status=200"),
+        "the log records requests: {log}"
+    );
+    for secret in [
+        "Jane",
+        "Clinician",
+        "SN-0042",
+        "MRN",
+        "ward_round",
+        "11,22",
+        "PDF",
+    ] {
+        assert!(!log.contains(secret), "the log holds '{secret}':\n{log}");
+    }
     let status = server.stop();
     assert_eq!(status.code(), Some(0), "SIGTERM ends the service cleanly");
 }
@@ -233,4 +269,41 @@ fn sigterm_under_load_answers_every_request_in_flight_and_exits_0() {
     );
     let unanswered = statuses.iter().filter(|&&s| s == 0).count();
     assert!(unanswered <= 6, "{statuses:?}");
+}
+
+#[test]
+fn serve_exits_2_with_a_message_when_it_cannot_start() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-auth",
+                "--ort-lib",
+                "/nonexistent/libonnxruntime.so.1.32.0",
+            ],
+            "/nonexistent/libonnxruntime.so.1.32.0",
+        ),
+        (&["serve", "--listen", "127.0.0.1:0"], "PHISCRUB_TOKEN"),
+        (&["serve", "--listen", "0.0.0.0:0", "--no-auth"], "loopback"),
+    ];
+    for (args, needle) in cases {
+        let out = bin()
+            .args(args)
+            .env_remove("PHISCRUB_TOKEN")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("phiscrub: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err}"
+        );
+    }
 }
