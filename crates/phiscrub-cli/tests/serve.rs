@@ -307,3 +307,71 @@ fn serve_exits_2_with_a_message_when_it_cannot_start() {
         );
     }
 }
+
+#[test]
+fn hostile_bodies_get_a_4xx_or_a_clean_image_and_never_a_5xx() {
+    use common::hostile;
+    let mut bodies: Vec<(String, Vec<u8>)> = vec![
+        ("thin_1x16.png".into(), hostile::noise_png(1, 16)),
+        ("thin_33x10000.png".into(), hostile::noise_png(33, 10_000)),
+        ("gif_257_colours.gif".into(), hostile::gif_257_colours()),
+        ("gif_canvas_14000.gif".into(), hostile::gif_huge_canvas()),
+        ("gif_999_frames.gif".into(), hostile::gif_many_frames(999)),
+        (
+            "gif_over_limit.gif".into(),
+            hostile::gif_over_animation_limit(),
+        ),
+        ("heif_grid_16000.heic".into(), hostile::heif_grid(16_000)),
+        (
+            "jpeg_declaring_14000.jpg".into(),
+            hostile::jpeg_declaring_14000(),
+        ),
+        (
+            "tiff_text.tiff".into(),
+            hostile::tiff_with_text_tags(hostile::PLANTED),
+        ),
+        ("noise.bin".into(), hostile::noise(4096, 7)),
+    ];
+    bodies.extend(
+        hostile::png_hiding_places(hostile::PLANTED)
+            .into_iter()
+            .map(|(n, b)| (n.to_string(), b)),
+    );
+    bodies.extend(
+        hostile::webp_hiding_places(hostile::PLANTED)
+            .into_iter()
+            .map(|(n, b)| (n.to_string(), b)),
+    );
+    bodies.extend(
+        hostile::jpeg_hiding_places(hostile::PLANTED)
+            .into_iter()
+            .map(|(n, b)| (n.to_string(), b)),
+    );
+    let server = Server::start();
+    for (name, bytes) in &bodies {
+        let (status, headers, body) = server.post("/v1/scrub", bytes);
+        assert!(
+            status == 200 || (400..500).contains(&status),
+            "{name}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        let planted = hostile::PLANTED.as_bytes();
+        assert!(
+            !body.windows(planted.len()).any(|w| w == planted),
+            "{name}: the planted text came back"
+        );
+        if status != 200 {
+            assert!(
+                headers
+                    .iter()
+                    .any(|(k, v)| k == "content-type" && v == "application/problem+json"),
+                "{name}: {headers:?}"
+            );
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = server.log();
+    assert!(!log.contains("Jane") && !log.contains("MRN"), "{log}");
+    assert!(!log.contains("status=5"), "{log}");
+    assert_eq!(server.stop().code(), Some(0));
+}
