@@ -964,6 +964,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_region_outside_the_image_is_the_callers_400_not_a_detector_failure() {
+        let photo = root().join("fixtures/photos/ward_round_gps_xmp_trailer.jpg");
+        let (status, headers, body) = scrub_file(
+            app(state()),
+            "/v1/scrub?metadata_only=true&regions=1000,1000,50,40",
+            &photo,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(problem_code(&headers, &body), "region");
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains("outside the 320x240 image"), "{text}");
+    }
+
+    #[tokio::test]
     async fn a_full_queue_is_503_with_retry_after() {
         let s = state_with(Config {
             jobs: 1,

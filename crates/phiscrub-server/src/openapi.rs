@@ -179,7 +179,7 @@ pub fn document() -> Value {
                     "type": {"type": "string"},
                     "title": {"type": "string"},
                     "status": {"type": "integer"},
-                    "code": {"type": "string", "description": "Stable: empty, unknown_format, malformed, unsupported, limits, decode, encode, verify, detect, bad_request, unauthorized, busy, timeout, draining, not_found, internal, runtime, model, io."},
+                    "code": {"type": "string", "description": "Stable: empty, region, unknown_format, malformed, unsupported, limits, decode, encode, verify, detect, bad_request, unauthorized, busy, timeout, draining, not_found, internal, runtime, model, io."},
                     "detail": {"type": "string"}
                 }
             }}

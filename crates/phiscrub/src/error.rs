@@ -78,6 +78,18 @@ pub enum Error {
     /// A detection model could not be read, did not match its manifest, or would not load.
     #[error("{0}")]
     Model(String),
+    /// A box the caller asked to cover lies wholly outside the image (likely coordinates for
+    /// another image or orientation). What the caller wanted hidden would stay visible, so
+    /// nothing is written; the caller, not a detector, has to correct it.
+    #[error("manual region [{}, {}, {}, {}] lies outside the {width}x{height} image", .region[0], .region[1], .region[2], .region[3])]
+    Region {
+        /// The box as given: x, y, width, height.
+        region: [f32; 4],
+        /// The upright image's width.
+        width: u32,
+        /// The upright image's height.
+        height: u32,
+    },
     /// Detection failed on this image; without it the image cannot be called clean.
     #[error("{0}")]
     Detect(String),
@@ -154,6 +166,7 @@ impl Error {
             Error::Runtime(_) | Error::RuntimeNotFound { .. } => "runtime",
             Error::Model(_) => "model",
             Error::Detect(_) => "detect",
+            Error::Region { .. } => "region",
             Error::Io(_) => "io",
         }
     }

@@ -157,15 +157,11 @@ impl Scrubber {
         for m in manual {
             let rect = m.clamp(w, h);
             if rect.area() == 0.0 {
-                // Likely coordinates for another image or orientation: what the user
-                // wanted covered would stay visible, so the file fails.
-                return Err(Error::Detect(format!(
-                    "manual region [{}, {}, {}, {}] lies outside the {w}x{h} image",
-                    m.x0,
-                    m.y0,
-                    m.w(),
-                    m.h()
-                )));
+                return Err(Error::Region {
+                    region: [m.x0, m.y0, m.w(), m.h()],
+                    width: w,
+                    height: h,
+                });
             }
             detections.regions.push(Region {
                 kind: RegionKind::Manual,
