@@ -37,7 +37,9 @@ pub struct ServeArgs {
     /// Address to listen on, repeatable [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<std::net::SocketAddr>,
-    /// TOML file of settings (keys as the flags, with underscores).
+    /// TOML file of settings: listen (a list), jobs, queue, max_body_bytes,
+    /// request_timeout_secs, shutdown_grace_secs, no_auth, token_file, tls_cert, tls_key,
+    /// ort_lib, models. PHISCRUB_ and the key in capitals overrides it; flags override both.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Images scrubbed at once, the thread budget [default: number of cores].
