@@ -417,8 +417,14 @@ pub fn media_type(f: Format) -> &'static str {
     }
 }
 
-/// The scrubber a request asks for: the service's engine, the request's options.
-fn scrubber_for(state: &State, p: &ScrubParams) -> Result<Scrubber, Problem> {
+/// The scrubber a request asks for: the service's engine, the request's options, and the
+/// time left before the request's deadline as the per-file limit, so that work started
+/// late stops when its answer would no longer be waited for, freeing its worker.
+fn scrubber_for(
+    state: &State,
+    p: &ScrubParams,
+    left: std::time::Duration,
+) -> Result<Scrubber, Problem> {
     let mut redaction = Redaction {
         fill: p.fill_color.unwrap_or_default().0,
         shape: p.shape.unwrap_or(Shape::Box),
@@ -430,7 +436,7 @@ fn scrubber_for(state: &State, p: &ScrubParams) -> Result<Scrubber, Problem> {
         ..Options::default()
     };
     options.limits.max_input_bytes = state.config.max_body_bytes;
-    options.limits.timeout = Some(state.config.request_timeout());
+    options.limits.timeout = Some(left);
     if p.metadata_only {
         return Ok(Scrubber::metadata_only(options));
     }
@@ -448,17 +454,20 @@ async fn scrub(
 ) -> Result<Response, Problem> {
     let deadline = tokio::time::Instant::now() + state.config.request_timeout();
     let params = ScrubParams::parse(&pairs)?;
-    let scrubber = scrubber_for(&state, &params)?;
+    // Checked now, so a bad parameter is answered before the body is read.
+    scrubber_for(&state, &params, state.config.request_timeout())?;
     let _admitted = match admit(&state) {
         Ok(a) => a,
         Err(p) => return Err(discard(body, &state.config, p).await),
     };
     let input = read_body(&headers, body, state.config.max_body_bytes).await?;
-    let regions = params.regions;
+    let shared = state.clone();
     let result = run_limited(&state, deadline, move || {
-        scrubber.scrub_with(&input, &regions)
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let scrubber = scrubber_for(&shared, &params, left)?;
+        Ok(scrubber.scrub_with(&input, &params.regions))
     })
-    .await?;
+    .await??;
     let scrubbed = result.map_err(|e| Problem::from_scrub(&e))?;
     let report = &scrubbed.report;
     for k in RegionKind::ALL {
