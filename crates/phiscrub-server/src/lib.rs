@@ -191,7 +191,11 @@ fn authorized(config: &Config, headers: &HeaderMap) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            // The scheme is case-insensitive (RFC 9110).
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
     else {
         return false;
     };
@@ -863,6 +867,12 @@ mod tests {
         }
         let req = HttpRequest::get("/metrics").body(Body::empty()).unwrap();
         assert_eq!(send(app(state()), req).await.0, StatusCode::UNAUTHORIZED);
+        // The scheme's case does not matter.
+        let req = HttpRequest::get("/metrics")
+            .header(header::AUTHORIZATION, format!("bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(app(state()), req).await.0, StatusCode::OK);
     }
 
     #[tokio::test]
