@@ -128,13 +128,24 @@ fn the_service_and_the_cli_write_the_same_bytes_and_sigterm_exits_0() {
         })
         .collect();
     if let Some(data) = shared_data() {
-        for d in ["metadata", "faces"] {
-            let mut found = common::files(&data.join(d));
+        // Two photos of each kind of camera metadata (HEIC, GPS, orientation, XMP...) and
+        // four photos with faces.
+        let meta = data.join("metadata");
+        let mut sets: Vec<(PathBuf, usize)> = std::fs::read_dir(&meta)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir() && !p.ends_with("bad"))
+            .map(|p| (p, 2))
+            .collect();
+        sets.sort();
+        sets.push((data.join("faces"), 4));
+        for (dir, n) in sets {
+            let mut found = common::files(&dir);
             found.retain(|p| {
                 let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase());
                 matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png" | "heic"))
             });
-            inputs.extend(found.into_iter().take(4));
+            inputs.extend(found.into_iter().take(n));
         }
     }
     let server = Server::start();
