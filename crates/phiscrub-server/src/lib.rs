@@ -356,7 +356,8 @@ async fn read_body(headers: &HeaderMap, body: Body, max: u64) -> Result<Bytes, P
 }
 
 /// Reads and drops a refused request's body (up to the body limit, for at most a few
-/// seconds, holding one frame at a time) before answering `problem`. Without it the
+/// seconds, holding one frame at a time) before answering `problem`. Only requests that
+/// passed the token check get this; a stranger's body is never read. Without it the
 /// connection is reset while the client is still sending, and the client sees a broken
 /// connection instead of `503` and its `Retry-After`.
 async fn discard(body: Body, config: &Config, problem: Problem) -> Problem {
@@ -457,9 +458,13 @@ async fn scrub(
     body: Body,
 ) -> Result<Response, Problem> {
     let deadline = tokio::time::Instant::now() + state.config.request_timeout();
-    let params = ScrubParams::parse(&pairs)?;
-    // Checked now, so a bad parameter is answered before the body is read.
-    scrubber_for(&state, &params, state.config.request_timeout())?;
+    // Checked before any work, so a bad parameter costs no more than reading the body.
+    let checked = ScrubParams::parse(&pairs)
+        .and_then(|p| scrubber_for(&state, &p, state.config.request_timeout()).map(|_| p));
+    let params = match checked {
+        Ok(p) => p,
+        Err(p) => return Err(discard(body, &state.config, p).await),
+    };
     let _admitted = match admit(&state) {
         Ok(a) => a,
         Err(p) => return Err(discard(body, &state.config, p).await),
