@@ -115,12 +115,7 @@ fn with_layers(routes: Router<Arc<State>>, state: Arc<State>) -> Router {
 /// A panic anywhere in a request: `500`, and the process goes on. The panic's message is
 /// not sent or logged, since it could quote data.
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error; nothing was kept",
-    )
-    .into_response()
+    panicked_problem().into_response()
 }
 
 /// Routes as the metrics and logs name them; anything else is `other`, so a scanner's

@@ -181,15 +181,11 @@ impl Engine {
     /// Detectors this engine runs for `only` of its categories.
     pub fn detectors_for(&self, only: Categories) -> Vec<String> {
         let cats = self.config.categories.and(only);
-        let wanted = |name: &str| match name {
-            "centerface" | "yunet" => cats.face,
-            "ppocr_det" | "ppocr_rec" => cats.text,
-            _ => true,
-        };
-        let mut d: Vec<String> = self
-            .models()
-            .iter()
-            .filter(|m| wanted(&m.name))
+        let face = self.face_model.iter().chain(&self.second_face_model);
+        let text = self.text_model.iter().chain(&self.reader_model);
+        let mut d: Vec<String> = face
+            .filter(|_| cats.face)
+            .chain(text.filter(|_| cats.text))
             .map(|m| m.name.clone())
             .collect();
         if cats.barcode {
