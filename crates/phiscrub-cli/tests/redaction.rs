@@ -241,6 +241,94 @@ fn a_manual_region_outside_the_image_fails_that_file() {
     assert!(!output_of(&input).exists());
 }
 
+/// Scrubs the portrait with `regions.json` holding `entry` for it; returns the exit code,
+/// stderr and the report line (when the file was scrubbed).
+fn with_regions(t: &Path, input: &Path, entry: &str) -> (Option<i32>, String, Option<Value>) {
+    let regions = t.join("regions.json");
+    fs::write(&regions, format!(r#"{{"{PORTRAIT}": {entry}}}"#)).unwrap();
+    let report = t.join("r.jsonl");
+    let _ = fs::remove_file(&report);
+    let o = bin()
+        .args(["-q", "--overwrite", "--regions", regions.to_str().unwrap()])
+        .args(["--report", report.to_str().unwrap()])
+        .arg(input)
+        .output()
+        .unwrap();
+    let line = fs::read_to_string(&report)
+        .ok()
+        .and_then(|r| serde_json::from_str::<Value>(r.trim()).ok())
+        .filter(|l| l["status"] == "scrubbed");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        line,
+    )
+}
+
+#[test]
+fn a_region_kept_by_id_is_left_uncovered_and_the_report_says_who_decided() {
+    let (t, input) = portrait();
+    let (code, err, first) = with_regions(t.path(), &input, "[]");
+    assert_eq!(code, Some(0), "{err}");
+    let first = first.unwrap();
+    let face = &first["regions"][0];
+    assert_eq!(face["category"], "face");
+    let id = face["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("face-"), "{id}");
+    let covered = image::open(output_of(&input)).unwrap().to_rgb8();
+    assert!(share(&covered, face_box(), |p| p == [0, 0, 0]) > 0.9);
+
+    // The same photo again gives the face the same id; keeping it uncovers it, while a box
+    // drawn by hand is still covered.
+    let entry = format!(
+        r#"{{"cover": [[300, 340, 40, 30]], "keep": ["{}"]}}"#,
+        id.to_uppercase()
+    );
+    let (code, err, line) = with_regions(t.path(), &input, &entry);
+    assert_eq!(code, Some(0), "{err}");
+    let line = line.unwrap();
+    let kept = line["kept_by_user"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{line}");
+    assert_eq!(kept[0]["id"], id.as_str());
+    assert_eq!(kept[0]["category"], "face");
+    assert!(
+        kept[0]["style"].is_null(),
+        "a kept region is not covered: {line}"
+    );
+    let cats: Vec<&str> = line["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["category"].as_str().unwrap())
+        .collect();
+    assert_eq!(cats, ["manual"]);
+    let original = image::open(&input).unwrap().to_rgb8();
+    let after = image::open(output_of(&input)).unwrap().to_rgb8();
+    let [x, y, w, h] = face_box();
+    for yy in y..y + h {
+        for xx in x..x + w {
+            assert_eq!(after.get_pixel(xx, yy), original.get_pixel(xx, yy));
+        }
+    }
+    assert_eq!(share(&after, [300, 340, 40, 30], |p| p == [0, 0, 0]), 1.0);
+}
+
+#[test]
+fn a_kept_id_the_photo_lacks_fails_that_file_and_a_malformed_one_stops_the_run() {
+    let (t, input) = portrait();
+    let (code, err, line) = with_regions(t.path(), &input, r#"{"keep": ["face-0badc0de"]}"#);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no region 'face-0badc0de'"), "{err}");
+    assert!(line.is_none());
+    assert!(!output_of(&input).exists());
+
+    let (code, err, _) = with_regions(t.path(), &input, r#"{"keep": ["face-../../x"]}"#);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not a region id"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!output_of(&input).exists());
+}
+
 #[test]
 fn a_regions_file_naming_an_unknown_image_stops_the_run() {
     let (t, input) = portrait();

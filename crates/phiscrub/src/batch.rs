@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::detect::Rect;
 use crate::formats::Format;
 use crate::report::Report;
-use crate::{Error, Limit, Scrubber};
+use crate::{Corrections, Error, Limit, Scrubber};
 
 /// How output files are named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,8 +82,8 @@ pub struct Job {
     pub input: PathBuf,
     /// The output file.
     pub output: PathBuf,
-    /// Extra boxes to cover, in upright image pixels (from a regions file).
-    pub manual: Vec<Rect>,
+    /// A person's corrections from a regions file: boxes to cover, region ids to keep.
+    pub corrections: Corrections,
 }
 
 /// The work found under the inputs.
@@ -269,7 +269,7 @@ pub fn plan(inputs: &[PathBuf], opts: &BatchOptions) -> Plan {
             plan.jobs.push(Job {
                 input: file,
                 output,
-                manual: Vec::new(),
+                corrections: Corrections::default(),
             });
         }
     }
@@ -588,7 +588,7 @@ pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
-    let scrubbed = match scrubber.scrub_with(&bytes, &job.manual) {
+    let scrubbed = match scrubber.scrub_corrected(&bytes, &job.corrections) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -606,19 +606,44 @@ pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
     }
 }
 
-/// Manual regions per file, as a `--regions` file gives them: a JSON object whose keys are
-/// file paths and whose values are lists of `[x, y, width, height]` boxes in the pixels of
-/// the upright image, as it is displayed.
-pub type RegionsFile = std::collections::BTreeMap<PathBuf, Vec<Rect>>;
+/// A person's corrections per file, as a `--regions` file gives them: a JSON object whose
+/// keys are file paths. Each value is either a list of `[x, y, width, height]` boxes to cover,
+/// in the pixels of the upright image as it is displayed, or an object
+/// `{"cover": [[x, y, w, h], ...], "keep": ["text-3f09a2c1", ...]}` that also names regions
+/// from an earlier report to leave uncovered.
+pub type RegionsFile = std::collections::BTreeMap<PathBuf, Corrections>;
 
-/// Reads a regions file. Boxes must have a positive width and height.
+/// One file's entry in a regions file.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum RegionsEntry {
+    Boxes(Vec<[f64; 4]>),
+    Full {
+        #[serde(default)]
+        cover: Vec<[f64; 4]>,
+        #[serde(default)]
+        keep: Vec<String>,
+    },
+}
+
+/// Reads a regions file. Boxes must have a positive width and height; ids must look like
+/// region ids.
 pub fn read_regions(path: &Path) -> Result<RegionsFile, String> {
     let text = fs::read_to_string(path).map_err(|e| io_reason(&e))?;
-    let raw: std::collections::BTreeMap<String, Vec<[f64; 4]>> = serde_json::from_str(&text)
-        .map_err(|e| format!("not a regions file ({{\"path\": [[x, y, w, h], ...]}}): {e}"))?;
+    let raw: std::collections::BTreeMap<String, RegionsEntry> = serde_json::from_str(&text)
+        .map_err(|e| {
+            format!(
+                "not a regions file ({{\"path\": [[x, y, w, h], ...]}} or \
+                 {{\"path\": {{\"cover\": [[x, y, w, h], ...], \"keep\": [\"id\", ...]}}}}): {e}"
+            )
+        })?;
     let mut out = RegionsFile::new();
-    for (file, boxes) in raw {
-        let mut rects = Vec::with_capacity(boxes.len());
+    for (file, entry) in raw {
+        let (boxes, keep) = match entry {
+            RegionsEntry::Boxes(b) => (b, Vec::new()),
+            RegionsEntry::Full { cover, keep } => (cover, keep),
+        };
+        let mut fix = Corrections::default();
         for [x, y, w, h] in boxes {
             if !(w > 0.0
                 && h > 0.0
@@ -629,24 +654,30 @@ pub fn read_regions(path: &Path) -> Result<RegionsFile, String> {
             {
                 return Err(format!("{file}: box [{x}, {y}, {w}, {h}] has no area"));
             }
-            rects.push(Rect::xywh(x as f32, y as f32, w as f32, h as f32));
+            fix.cover
+                .push(Rect::xywh(x as f32, y as f32, w as f32, h as f32));
         }
-        out.insert(PathBuf::from(file), rects);
+        for id in keep {
+            fix.keep
+                .insert(Corrections::parse_id(&id).map_err(|e| format!("{file}: {e}"))?);
+        }
+        out.insert(PathBuf::from(file), fix);
     }
     Ok(out)
 }
 
 impl Plan {
-    /// Gives each job the manual regions keyed by its input path (as typed, or any trailing
+    /// Gives each job the corrections keyed by its input path (as typed, or any trailing
     /// part of it such as the file name). Returns the keys that matched no job, which the
     /// caller should treat as an error: a box meant for a file must not be silently lost.
     pub fn attach_regions(&mut self, regions: &RegionsFile) -> Vec<PathBuf> {
         let mut unmatched = Vec::new();
-        for (key, rects) in regions {
+        for (key, fix) in regions {
             let mut hit = false;
             for job in &mut self.jobs {
                 if job.input == *key || job.input.ends_with(key) {
-                    job.manual.extend_from_slice(rects);
+                    job.corrections.cover.extend_from_slice(&fix.cover);
+                    job.corrections.keep.extend(fix.keep.iter().cloned());
                     hit = true;
                 }
             }

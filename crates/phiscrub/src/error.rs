@@ -90,6 +90,14 @@ pub enum Error {
         /// The upright image's height.
         height: u32,
     },
+    /// The caller asked to keep a region uncovered that this photo does not have (a
+    /// stale or mistyped region id). Refused rather than ignored: the caller must see that
+    /// nothing was uncovered.
+    #[error("this image has no region '{id}' to keep uncovered (its ids come from this image's own report)")]
+    UnknownRegion {
+        /// The id asked for.
+        id: String,
+    },
     /// Detection failed on this image; without it the image cannot be called clean.
     #[error("{0}")]
     Detect(String),
@@ -166,7 +174,7 @@ impl Error {
             Error::Runtime(_) | Error::RuntimeNotFound { .. } => "runtime",
             Error::Model(_) => "model",
             Error::Detect(_) => "detect",
-            Error::Region { .. } => "region",
+            Error::Region { .. } | Error::UnknownRegion { .. } => "region",
             Error::Io(_) => "io",
         }
     }

@@ -3,6 +3,7 @@
 //! nothing else forces a re-encode, the container is stripped losslessly instead and the
 //! decoded pixels are thrown away.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use image::metadata::Orientation;
@@ -24,6 +25,48 @@ pub struct Scrubbed {
     pub bytes: Vec<u8>,
     /// What was found and removed.
     pub report: Report,
+}
+
+/// A person's corrections to what the detectors found in one photo: boxes they want covered
+/// as well, and detected regions they want left uncovered (a lesion taken for text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Corrections {
+    /// Boxes to cover, in the pixels of the upright image (as it is displayed).
+    pub cover: Vec<Rect>,
+    /// Ids of regions ([`Region::id`], the report's `id`) to leave uncovered. The report
+    /// lists them under `kept_by_user`. An id the photo does not have is an error
+    /// ([`Error::UnknownRegion`]), never ignored.
+    pub keep: BTreeSet<String>,
+}
+
+impl Corrections {
+    /// Boxes to cover and nothing to keep.
+    pub fn cover(cover: Vec<Rect>) -> Corrections {
+        Corrections {
+            cover,
+            keep: BTreeSet::new(),
+        }
+    }
+
+    /// Checks that `id` looks like a region id (`face-1a2b3c4d`: a category, a dash, hex
+    /// digits), so a typo or a stray character is refused where it is typed.
+    pub fn parse_id(id: &str) -> Result<String, String> {
+        let id = id.trim().to_ascii_lowercase();
+        let ok = id.split_once('-').is_some_and(|(kind, hash)| {
+            RegionKind::from_name(kind).is_some()
+                && !hash.is_empty()
+                && hash.len() <= 16
+                && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if ok {
+            Ok(id)
+        } else {
+            Err(format!(
+                "'{}' is not a region id (such as face-1a2b3c4d)",
+                crate::report::printable(&id)
+            ))
+        }
+    }
 }
 
 /// Scrubs images. Build it once and share it: it is `Send + Sync`, and its detection engine
@@ -85,12 +128,20 @@ impl Scrubber {
     /// decode and search them, choose the route once (lossless copy, GIF re-render or
     /// re-encode), write by that route, verify, and report.
     pub fn scrub_with(&self, input: &[u8], manual: &[Rect]) -> Result<Scrubbed, Error> {
+        self.scrub_corrected(input, &Corrections::cover(manual.to_vec()))
+    }
+
+    /// Scrubs one image with a person's corrections: covers `fix.cover` as well, and leaves
+    /// the regions named in `fix.keep` uncovered, recording them in the report.
+    pub fn scrub_corrected(&self, input: &[u8], fix: &Corrections) -> Result<Scrubbed, Error> {
+        let manual = &fix.cover[..];
         let deadline = Deadline::after(self.options.limits.timeout);
         let (format, mut scan) = self.scan(input)?;
         let plan = Look::plan(format, &scan, &self.options, self.engine.is_some(), manual);
         plan.refuse_animation(format, &scan)?;
         let mut notes = plan.notes.clone();
-        let (pixels, detections) = self.look(format, input, &plan, manual, &deadline)?;
+        let (pixels, mut detections) = self.look(format, input, &plan, manual, &deadline)?;
+        keep_uncovered(&mut detections, &fix.keep)?;
         notes.extend(detections.notes.iter().cloned());
         let route = Route::choose(format, plan.reencode.clone(), detections.regions.len());
         let (bytes, width, height) = match &route {
@@ -220,18 +271,24 @@ impl Scrubber {
     fn report(&self, p: ReportParts<'_>) -> Report {
         let redaction = &self.options.redaction;
         let (width, height) = (p.width, p.height);
+        // Boxes are in upright pixels. A lossless JPEG keeps its stored size and its
+        // orientation tag, so for a quarter turn the upright size is the stored one swapped.
+        let (bw, bh) = match (&p.route, p.orientation) {
+            (Route::Lossless, 5..=8) => (height, width),
+            _ => (width, height),
+        };
         let regions = p
             .detections
             .regions
             .iter()
-            .map(|r| RegionReport::new(r, width, height, Some(redaction.style(r.kind))))
+            .map(|r| RegionReport::new(r, bw, bh, Some(redaction.style(r.kind))))
             .collect();
-        let review: Vec<RegionReport> = p
-            .detections
-            .review
-            .iter()
-            .map(|r| RegionReport::new(r, width, height, None))
-            .collect();
+        let unstyled = |list: &[Region]| -> Vec<RegionReport> {
+            list.iter()
+                .map(|r| RegionReport::new(r, bw, bh, None))
+                .collect()
+        };
+        let review = unstyled(&p.detections.review);
         let (path, reencode_reason) = match p.route {
             Route::Lossless => (Path::Lossless, None),
             Route::Rerender(why) | Route::Reencode(why) => (Path::Reencoded, Some(why)),
@@ -254,6 +311,7 @@ impl Scrubber {
             regions,
             needs_review: !review.is_empty(),
             review,
+            kept_by_user: unstyled(&p.detections.kept),
             notes: p.notes,
         }
     }
@@ -292,6 +350,24 @@ impl Scrubber {
         let scan = formats::scan(format, input, limits)?;
         Ok((format, scan))
     }
+}
+
+/// Moves the regions a person chose to keep out of those to cover. Every id must name a
+/// region of this photo.
+fn keep_uncovered(detections: &mut Detections, keep: &BTreeSet<String>) -> Result<(), Error> {
+    if keep.is_empty() {
+        return Ok(());
+    }
+    let ids: BTreeSet<String> = detections.regions.iter().map(Region::id).collect();
+    if let Some(id) = keep.difference(&ids).next() {
+        return Err(Error::UnknownRegion { id: id.clone() });
+    }
+    let (kept, cover): (Vec<Region>, Vec<Region>) = std::mem::take(&mut detections.regions)
+        .into_iter()
+        .partition(|r| keep.contains(&r.id()));
+    detections.regions = cover;
+    detections.kept = kept;
+    Ok(())
 }
 
 /// What the pixels need, decided from the container alone before anything is decoded.
@@ -473,4 +549,86 @@ fn verify_covered(
         }
     }
     Ok(Some(decoded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(kind: RegionKind, rect: Rect) -> Region {
+        Region {
+            kind,
+            rect,
+            outline: None,
+            score: Some(0.9),
+            detector: "test".into(),
+            model_sha256: None,
+            symbology: None,
+        }
+    }
+
+    #[test]
+    fn a_region_id_names_its_category_and_whole_pixel_box() {
+        let a = region(RegionKind::Face, Rect::xywh(10.2, 20.0, 30.0, 40.0));
+        let id = a.id();
+        assert!(
+            id.starts_with("face-") && id.len() == "face-".len() + 8,
+            "{id}"
+        );
+        // The same pixels, however the box was computed, give the same id.
+        assert_eq!(
+            region(RegionKind::Face, Rect::xywh(10.7, 20.0, 29.6, 40.0)).id(),
+            id
+        );
+        // Another box or another category does not.
+        assert_ne!(
+            region(RegionKind::Face, Rect::xywh(11.0, 20.0, 30.0, 40.0)).id(),
+            id
+        );
+        assert_ne!(region(RegionKind::Text, a.rect).id()[5..], id[5..]);
+        assert_eq!(Corrections::parse_id(&id.to_uppercase()), Ok(id));
+    }
+
+    #[test]
+    fn only_what_looks_like_a_region_id_is_accepted() {
+        for bad in [
+            "",
+            "face",
+            "face-",
+            "face-xyz",
+            "lesion-1a2b",
+            "face-1a2b3c4d5e6f708192",
+            "../x",
+        ] {
+            assert!(Corrections::parse_id(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Corrections::parse_id(" text-3F09A2C1 "),
+            Ok("text-3f09a2c1".into())
+        );
+    }
+
+    #[test]
+    fn keeping_moves_named_regions_out_and_refuses_unknown_names() {
+        let face = region(RegionKind::Face, Rect::xywh(0.0, 0.0, 10.0, 10.0));
+        let text = region(RegionKind::Text, Rect::xywh(20.0, 0.0, 10.0, 10.0));
+        let mut d = Detections {
+            regions: vec![face.clone(), text.clone()],
+            ..Detections::default()
+        };
+        keep_uncovered(&mut d, &BTreeSet::from([text.id()])).unwrap();
+        assert_eq!(d.regions, vec![face.clone()]);
+        assert_eq!(d.kept, vec![text]);
+        let mut d = Detections {
+            regions: vec![face],
+            ..Detections::default()
+        };
+        let err = keep_uncovered(&mut d, &BTreeSet::from(["face-00000000".to_string()]));
+        assert!(matches!(err, Err(Error::UnknownRegion { .. })));
+        assert_eq!(
+            d.regions.len(),
+            1,
+            "nothing is uncovered when a name is wrong"
+        );
+    }
 }

@@ -32,6 +32,9 @@ pub struct Removed {
 /// One region covered, or flagged for review, in the output image.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RegionReport {
+    /// The region's name in this photo ([`Region::id`]): give it back to keep the region
+    /// uncovered.
+    pub id: String,
     /// What it is: `face`, `text`, `barcode` or `manual`.
     pub category: RegionKind,
     /// `[x, y, width, height]` in upright original-image pixels (the output's pixels).
@@ -59,6 +62,7 @@ impl RegionReport {
     pub fn new(r: &Region, width: u32, height: u32, style: Option<Style>) -> RegionReport {
         let (x, y, w, h) = r.rect.pixels(width, height);
         RegionReport {
+            id: r.id(),
             category: r.kind,
             bbox: [x, y, w, h],
             score: r.score.map(|s| (s * 1000.0).round() / 1000.0),
@@ -104,6 +108,9 @@ pub struct Report {
     pub review: Vec<RegionReport>,
     /// Whether `review` is non-empty.
     pub needs_review: bool,
+    /// Regions the detectors found that a person chose to leave uncovered (by id), so the
+    /// audit trail shows that a person, not a detector, decided.
+    pub kept_by_user: Vec<RegionReport>,
     /// Things the user should know that are not failures (an unreadable colour profile).
     pub notes: Vec<String>,
 }

@@ -121,6 +121,27 @@ pub struct Region {
 }
 
 impl Region {
+    /// A short name for the region, such as `text-3f09a2c1`: its category and a hash of its
+    /// box in whole pixels. Scrubbing the same photo with the same models and settings finds
+    /// the same regions, so the name is the same each time, and a person reviewing the
+    /// result can name a region to keep uncovered ([`crate::Corrections::keep`]).
+    pub fn id(&self) -> String {
+        let r = &self.rect;
+        let corners = [r.x0.floor(), r.y0.floor(), r.x1.ceil(), r.y1.ceil()].map(|v| v as i64);
+        // FNV-1a: small, and stable across builds and platforms (unlike std's hasher).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let bytes = self
+            .kind
+            .name()
+            .bytes()
+            .chain(corners.iter().flat_map(|v| v.to_le_bytes()));
+        for b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{}-{:08x}", self.kind.name(), (h ^ (h >> 32)) as u32)
+    }
+
     /// A region covering `outline`, clamped to a `w` x `h` image.
     #[cfg_attr(not(feature = "detect"), allow(dead_code))]
     fn outlined(kind: RegionKind, outline: RotRect, w: u32, h: u32) -> Region {
@@ -171,6 +192,8 @@ pub struct Detections {
     pub review: Vec<Region>,
     /// Limits applied to the search, for the report.
     pub notes: Vec<String>,
+    /// Regions found but left uncovered because a person said so.
+    pub kept: Vec<Region>,
 }
 
 /// Which categories the detectors look for. All by default.
