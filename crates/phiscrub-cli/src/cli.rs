@@ -8,9 +8,11 @@ use phiscrub::batch::Rename;
 use phiscrub::detect::RegionKind;
 use phiscrub::redact::{Rgb, Shape, StyleRule};
 
-/// De-identify clinical photos: remove identifying metadata and cover faces. Drop files or
-/// folders on it: scrubbed copies appear beside them (folder X -> X-scrubbed, loose files ->
-/// scrubbed/). Originals are never modified.
+/// De-identify clinical photos: remove identifying metadata and cover faces, text and codes.
+/// Drop files or folders on it: scrubbed copies appear beside them (folder X -> X-scrubbed,
+/// loose files -> scrubbed/). Originals are never modified. Started with no arguments (a
+/// double-click), it opens a page in the browser to drop photos on, check and correct what
+/// was covered, and download the copies.
 #[derive(Debug, Parser)]
 #[command(name = "phiscrub", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -24,7 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// List the identifying data each file holds, without changing anything.
     Inspect(InspectArgs),
-    /// Serve the scrubber over HTTP (POST /v1/scrub) for an app's upload path.
+    /// Serve the scrubber over HTTP (POST /v1/scrub) for an app's upload path, and the
+    /// review page at /.
     #[cfg(feature = "server")]
     Serve(Box<ServeArgs>),
 }
@@ -32,7 +35,7 @@ pub enum Command {
 /// Settings of `phiscrub serve`. Each overrides the same key of --config and of the
 /// PHISCRUB_* environment variables.
 #[cfg(feature = "server")]
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ServeArgs {
     /// Address to listen on, repeatable [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
@@ -75,6 +78,23 @@ pub struct ServeArgs {
     /// Folder of models with their MANIFEST [default: the models built into phiscrub].
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
+    /// Open the review page in the browser once listening ($BROWSER, else the system's).
+    #[arg(long)]
+    pub open: bool,
+}
+
+#[cfg(feature = "server")]
+impl ServeArgs {
+    /// A double-click on the executable: the page on loopback, any free port, no token
+    /// (nothing off this computer can reach it), opened in the browser.
+    pub fn for_double_click() -> ServeArgs {
+        ServeArgs {
+            listen: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 0))],
+            no_auth: true,
+            open: true,
+            ..ServeArgs::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -149,8 +169,10 @@ pub struct ScrubArgs {
     /// Shape covered inside each face's and manual region's box: box or ellipse.
     #[arg(long, default_value_t = Shape::Box)]
     pub shape: Shape,
-    /// JSON file of extra boxes to cover: {"file": [[x, y, w, h], ...]}, in pixels of the
-    /// image as displayed. Keys are input paths or their trailing parts (file names).
+    /// JSON file of corrections: {"file": [[x, y, w, h], ...]} adds boxes to cover, in pixels
+    /// of the image as displayed; {"file": {"cover": [[x, y, w, h]], "keep": ["text-3f09a2c1"]}}
+    /// also leaves regions named by an earlier report uncovered. Keys are input paths or
+    /// their trailing parts (file names).
     #[arg(long, value_name = "FILE")]
     pub regions: Option<PathBuf>,
     /// Say which ONNX Runtime library and models were loaded and how threads are split.

@@ -22,6 +22,11 @@ use phiscrub::{Limits, Options, Scrubber};
 use cli::{Cli, Command, InspectArgs, ScrubArgs};
 
 fn main() -> ExitCode {
+    // No arguments at all is a double-click on the executable: start the page.
+    #[cfg(feature = "server")]
+    if std::env::args_os().len() == 1 {
+        return finish(serve(&cli::ServeArgs::for_double_click()));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Inspect(args)) => inspect(&args),
@@ -29,6 +34,10 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(&args),
         None => scrub(&cli.scrub),
     };
+    finish(result)
+}
+
+fn finish(result: Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -40,7 +49,7 @@ fn main() -> ExitCode {
 
 fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
     if args.paths.is_empty() {
-        eprintln!("phiscrub: no files or folders given\n\nUsage: phiscrub [OPTIONS] PATH...\n       phiscrub inspect FILE...\n\nFor more information, try '--help'.");
+        eprintln!("phiscrub: no files or folders given\n\nUsage: phiscrub [OPTIONS] PATH...\n       phiscrub inspect FILE...\n       phiscrub serve [OPTIONS]\n       phiscrub          (no arguments: the review page in your browser)\n\nFor more information, try '--help'.");
         return Ok(ExitCode::from(2));
     }
     let batch_opts = BatchOptions {
@@ -314,6 +323,8 @@ fn serve(args: &cli::ServeArgs) -> Result<ExitCode> {
         config.models = args.models.clone();
     }
     let config = config.finish()?;
+    // Bound before the engine loads, so a taken port is reported at once.
+    let listeners = phiscrub_server::bind(&config)?;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -336,11 +347,73 @@ fn serve(args: &cli::ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the service's runtime")?;
+    let url = page_url(&config, &listeners)?;
     let state = phiscrub_server::State::new(config, Arc::new(engine));
+    eprintln!(
+        "phiscrub: the page is at {url} ; leave this running while you use it, \
+         and press Ctrl-C or close the window to stop"
+    );
+    if args.open {
+        open_browser(&url);
+    }
     runtime
-        .block_on(phiscrub_server::serve(state))
+        .block_on(phiscrub_server::serve_on(
+            state,
+            listeners,
+            phiscrub_server::shutdown_signal(),
+        ))
         .context("cannot serve")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The page's address on the first listener; a wildcard address is reached on loopback.
+fn page_url(
+    config: &phiscrub_server::Config,
+    listeners: &[std::net::TcpListener],
+) -> Result<String> {
+    let first = listeners.first().context("no address to listen on")?;
+    let mut addr = first.local_addr()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    Ok(format!("{scheme}://{addr}/"))
+}
+
+/// Opens `url` with `$BROWSER` when set (as xdg-utils and Python do), else the system's
+/// opener. Failing to open is not an error: the address is printed for the user.
+fn open_browser(url: &str) {
+    let mut command = match std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
+        Some(b) => std::process::Command::new(b),
+        None if cfg!(target_os = "macos") => std::process::Command::new("open"),
+        None if cfg!(windows) => {
+            let mut c = std::process::Command::new("explorer");
+            c.arg(url);
+            return spawn_quietly(c);
+        }
+        None => std::process::Command::new("xdg-open"),
+    };
+    command.arg(url);
+    spawn_quietly(command);
+}
+
+fn spawn_quietly(mut command: std::process::Command) {
+    use std::process::Stdio;
+    let spawned = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if spawned.is_err() {
+        eprintln!("phiscrub: could not open a browser; open the address above yourself");
+    }
 }
 
 /// What the user can do about an engine that would not load, in this front-end's terms.

@@ -402,7 +402,11 @@ fn content_decides_the_format_not_the_extension() {
 
 #[test]
 fn usage_errors_exit_with_status_2() {
-    assert_eq!(run(&[]).status.code(), Some(2));
+    // Flags but nothing to scrub. (No arguments at all starts the review page: a
+    // double-click; scripts/browser-test runs it that way.)
+    let o = run(&[OsStr::new("-q")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no files or folders given"));
     assert_eq!(
         run(&[OsStr::new("--no-such-flag"), OsStr::new("x")])
             .status

@@ -10,6 +10,7 @@
 mod config;
 mod metrics;
 pub mod openapi;
+mod page;
 mod problem;
 
 pub use config::{Config, ConfigError};
@@ -33,7 +34,7 @@ use tokio::sync::Semaphore;
 
 use phiscrub::detect::{Categories, Engine, Rect, RegionKind};
 use phiscrub::redact::{Redaction, Rgb, Shape, StyleRule};
-use phiscrub::{Format, Options, Scrubber};
+use phiscrub::{Corrections, Format, Options, Scrubber};
 
 use problem::Code;
 
@@ -102,6 +103,9 @@ fn routes() -> Router<Arc<State>> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
+        .route("/", get(page::index))
+        .route("/app.js", get(page::script))
+        .route("/app.css", get(page::style))
         .fallback(not_found)
 }
 
@@ -128,6 +132,7 @@ fn route_name(path: &str) -> &'static str {
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
         "/openapi.json" => "/openapi.json",
+        "/" | "/app.js" | "/app.css" => "page",
         _ => "other",
     }
 }
@@ -141,7 +146,8 @@ async fn observe(Shared(state): Shared<Arc<State>>, req: Request, next: Next) ->
     let route = route_name(req.uri().path());
     let method = req.method().clone();
     let bytes_in = content_length(req.headers()).unwrap_or(0);
-    let open = matches!(route, "/healthz" | "/readyz" | "/openapi.json");
+    // The page holds no data: the photos it sends carry the token.
+    let open = matches!(route, "/healthz" | "/readyz" | "/openapi.json" | "page");
     let mut response = if open || authorized(&state.config, req.headers()) {
         next.run(req).await
     } else {
@@ -216,7 +222,8 @@ struct ScrubParams {
     fill_color: Option<Rgb>,
     shape: Option<Shape>,
     metadata_only: bool,
-    regions: Vec<Rect>,
+    /// `regions` (boxes to cover) and `keep` (region ids to leave uncovered).
+    fix: Corrections,
 }
 
 fn bad(detail: impl Into<String>) -> Problem {
@@ -266,7 +273,12 @@ impl ScrubParams {
                 }
                 "regions" => {
                     for b in v.split(';').filter(|s| !s.trim().is_empty()) {
-                        p.regions.push(parse_box(b)?);
+                        p.fix.cover.push(parse_box(b)?);
+                    }
+                }
+                "keep" => {
+                    for id in v.split(',').filter(|s| !s.trim().is_empty()) {
+                        p.fix.keep.insert(Corrections::parse_id(id).map_err(bad)?);
                     }
                 }
                 // Unknown options are refused: a misspelt `skip` must not pass silently.
@@ -469,7 +481,7 @@ async fn scrub(
     let result = run_limited(&state, deadline, move || {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let scrubber = scrubber_for(&shared, &params, left)?;
-        Ok(scrubber.scrub_with(&input, &params.regions))
+        Ok(scrubber.scrub_corrected(&input, &params.fix))
     })
     .await??;
     let scrubbed = result.map_err(|e| Problem::from_scrub(&e))?;
@@ -579,11 +591,21 @@ async fn not_found() -> Problem {
 /// Listens on every configured address until SIGTERM or Ctrl-C; then stops reporting ready,
 /// lets requests in flight finish within the grace period, and returns.
 pub async fn serve(state: Arc<State>) -> std::io::Result<()> {
-    let mut listeners = Vec::new();
-    for addr in &state.config.listen {
-        listeners.push(std::net::TcpListener::bind(addr)?);
-    }
+    let listeners = bind(&state.config)?;
     serve_on(state, listeners, shutdown_signal()).await
+}
+
+/// Binds every configured address, so a caller can learn the ports (of `:0`) before
+/// serving with [`serve_on`].
+pub fn bind(config: &Config) -> std::io::Result<Vec<std::net::TcpListener>> {
+    config
+        .listen
+        .iter()
+        .map(|addr| {
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+        })
+        .collect()
 }
 
 /// Serves on listeners the caller bound (a test binds port 0 and reads the port) until
@@ -651,7 +673,8 @@ pub async fn serve_on(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -954,6 +977,8 @@ mod tests {
             ("fill_color=red", "red"),
             ("shape=circle", "circle"),
             ("regions=1,2,3", "1,2,3"),
+            ("keep=face-xyz", "face-xyz"),
+            ("keep=lesion-1a2b", "lesion-1a2b"),
             ("only=face&skip=text", "together"),
             ("skip=face,text,barcode", "nothing"),
         ] {
@@ -980,6 +1005,76 @@ mod tests {
         let img = image::load_from_memory(&body).unwrap().to_rgb8();
         let p = img.get_pixel(35, 40).0;
         assert!(p[1] > 200 && p[0] < 60 && p[2] < 60, "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn a_region_kept_by_id_comes_back_uncovered_and_is_reported_as_the_users() {
+        let face = root().join("fixtures/faces/astronaut_eileen_collins.png");
+        let json = |uri: &str| {
+            post(uri)
+                .header(header::ACCEPT, "application/json")
+                .body(Body::from(std::fs::read(&face).unwrap()))
+                .unwrap()
+        };
+        let (status, _, body) = send(app(state()), json("/v1/scrub?only=face")).await;
+        assert_eq!(status, StatusCode::OK);
+        let first: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let id = first["report"]["regions"][0]["id"].as_str().unwrap();
+        let (status, headers, body) = send(
+            app(state()),
+            json(&format!("/v1/scrub?only=face&keep={id}&regions=0,0,10,10")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers.get("phiscrub-regions").unwrap(), "1");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["report"]["kept_by_user"][0]["id"], id);
+        assert_eq!(v["report"]["regions"][0]["category"], "manual");
+        let image = base64::engine::general_purpose::STANDARD
+            .decode(v["image"].as_str().unwrap())
+            .unwrap();
+        let out = image::load_from_memory(&image).unwrap().to_rgb8();
+        let original = image::open(&face).unwrap().to_rgb8();
+        let [x, y, w, h] = [188, 64, 76, 106];
+        let same = (y..y + h)
+            .flat_map(|yy| (x..x + w).map(move |xx| (xx, yy)))
+            .all(|(xx, yy)| out.get_pixel(xx, yy) == original.get_pixel(xx, yy));
+        assert!(same, "the kept face's pixels are the original's");
+
+        // An id this photo does not have is the caller's mistake, said as such.
+        let (status, headers, body) =
+            send(app(state()), json("/v1/scrub?only=face&keep=face-00000000")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(problem_code(&headers, &body), "region");
+    }
+
+    #[tokio::test]
+    async fn the_page_and_its_assets_are_served_to_this_origin_only() {
+        for (path, media) in [
+            ("/", "text/html"),
+            ("/app.js", "text/javascript"),
+            ("/app.css", "text/css"),
+        ] {
+            // No token: the page holds no data, and asks for one when the service does.
+            let req = HttpRequest::get(path).body(Body::empty()).unwrap();
+            let (status, headers, body) = send(app(state()), req).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            let ct = headers.get(header::CONTENT_TYPE).unwrap().to_str().unwrap();
+            assert!(ct.starts_with(media), "{path}: {ct}");
+            let csp = headers
+                .get(header::CONTENT_SECURITY_POLICY)
+                .unwrap()
+                .to_str()
+                .unwrap();
+            assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"));
+            let text = String::from_utf8(body).unwrap();
+            // Nothing is fetched from anywhere else: no absolute URL but the SVG namespace.
+            let elsewhere = text
+                .match_indices("http")
+                .filter(|(i, _)| !text[*i..].starts_with("http://www.w3.org/2000/svg"))
+                .count();
+            assert_eq!(elsewhere, 0, "{path} names another host");
+        }
     }
 
     #[tokio::test]
@@ -1191,6 +1286,7 @@ mod tests {
             "shape" => "ellipse",
             "metadata_only" => "true",
             "regions" => "1,2,3,4",
+            "keep" => "text-3f09a2c1",
             other => panic!("{other} is described but has no sample here"),
         };
         for p in &params {

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 /// The query parameters of `POST /v1/scrub`: name, description and schema.
-pub const SCRUB_PARAMETERS: [(&str, &str, &str); 7] = [
+pub const SCRUB_PARAMETERS: [(&str, &str, &str); 8] = [
     ("only", "Look only for these categories, comma-separated: face, text, barcode.", "categories"),
     ("skip", "Do not look for these categories, comma-separated: face, text, barcode.", "categories"),
     ("style", "How to cover each category, comma-separated CATEGORY=STYLE (categories face, text, barcode, manual, all; styles fill, pixelate, blur). Default fill.", "style"),
@@ -13,6 +13,7 @@ pub const SCRUB_PARAMETERS: [(&str, &str, &str); 7] = [
     ("shape", "Shape covered inside each face's and manual region's box: box (default) or ellipse.", "shape"),
     ("metadata_only", "Remove metadata only; no detection. Default false.", "boolean"),
     ("regions", "Extra boxes to cover, x,y,w,h in pixels of the upright image, separated by semicolons.", "regions"),
+    ("keep", "Regions to leave uncovered, comma-separated ids from an earlier report of the same photo with the same options (such as text-3f09a2c1). The report lists them under kept_by_user. An id the photo does not have is refused with 400 and code region.", "keep"),
 ];
 
 fn schema(kind: &str) -> Value {
@@ -26,6 +27,9 @@ fn schema(kind: &str) -> Value {
         "color" => json!({"type": "string", "pattern": "^#?[0-9A-Fa-f]{6}$"}),
         "shape" => json!({"type": "string", "enum": ["box", "ellipse"]}),
         "boolean" => json!({"type": "boolean"}),
+        "keep" => {
+            json!({"type": "string", "pattern": "^(face|text|barcode|manual)-[0-9a-f]{1,16}(,(face|text|barcode|manual)-[0-9a-f]{1,16})*$"})
+        }
         _ => {
             json!({"type": "string", "pattern": "^-?[0-9.]+,-?[0-9.]+,[0-9.]+,[0-9.]+(;-?[0-9.]+,-?[0-9.]+,[0-9.]+,[0-9.]+)*$"})
         }
@@ -109,7 +113,7 @@ pub fn document() -> Value {
                     "type": "object",
                     "required": ["report", "image"],
                     "properties": {
-                        "report": {"type": "object", "description": "The report the CLI writes for each file: formats, size, path taken, metadata removed by category, regions covered and for review. No metadata values."},
+                        "report": {"type": "object", "description": "The report the CLI writes for each file: formats, size, path taken, metadata removed by category, regions covered, for review and kept uncovered by the user, each with its id. No metadata values."},
                         "image": {"type": "string", "contentEncoding": "base64"}
                     }
                 }}

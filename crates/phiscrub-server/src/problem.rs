@@ -40,8 +40,11 @@ impl Problem {
     /// The answer to a scrub that failed. Nothing of the image is returned.
     pub fn from_scrub(e: &Error) -> Problem {
         let status = match e {
-            // The request is wrong, not the image: an empty body, a box outside the picture.
-            Error::Empty | Error::Region { .. } => StatusCode::BAD_REQUEST,
+            // The request is wrong, not the image: an empty body, a box outside the picture, a
+            // region id to keep that the picture does not have.
+            Error::Empty | Error::Region { .. } | Error::UnknownRegion { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Error::UnknownFormat => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Limits {
                 limit: Limit::InputBytes,
