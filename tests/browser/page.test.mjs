@@ -61,7 +61,16 @@ function sharedSample() {
   return [...first('faces', 2), ...first('metadata/gps', 1), ...first('metadata/heic', 1), ...first('text', 1)];
 }
 
+// Script errors and anything the Content-Security-Policy blocked, from every page.
+const problems = [];
+
 function watch(context) {
+  context.on('page', (p) => {
+    p.on('pageerror', (e) => problems.push(`script error: ${e.message}`));
+    p.on('console', (m) => {
+      if (/Content.Security.Policy|Refused to/i.test(m.text())) problems.push(m.text());
+    });
+  });
   context.on('request', (r) => {
     const u = new URL(r.url());
     if (u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'ws:' || u.protocol === 'wss:') hosts.add(u.host);
@@ -230,6 +239,7 @@ test('dropped photos are scrubbed, shown side by side, with the regions the API 
   assert.equal(await failed.getAttribute('data-state'), 'failed');
   assert.match(await failed.locator('.reason').innerText(), /Not scrubbed.*\([a-z_]+\)/s);
   assert.equal(await failed.locator('[data-testid="download"]').getAttribute('href'), null, 'nothing to download');
+  assert.equal(await failed.getAttribute('data-regions'), '0');
   assert.match(await page.locator('#status').innerText(), /failed/);
 });
 
@@ -379,7 +389,8 @@ test('at phone width the page fits, and every control has a name', async () => {
   await phone.close();
 });
 
-test('the page asks no host but the one serving it', () => {
+test('the page asks no host but the one serving it, and nothing was blocked or broke', () => {
+  assert.deepEqual(problems, []);
   const own = new URL(url).host;
   assert.ok(hosts.size > 0);
   assert.deepEqual([...hosts], [own]);

@@ -198,6 +198,9 @@
     why.textContent = reason;
     why.hidden = false;
     $('.summary', p.card).textContent = '';
+    // No copy, so nothing covered to show.
+    p.card.dataset.regions = '0';
+    $('.overlay', p.card).replaceChildren();
     $('.reset', p.card).hidden = !(p.cover.length || p.keep.size);
     setState(p, 'failed', 'Failed');
     buildZip();
