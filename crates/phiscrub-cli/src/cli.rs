@@ -170,7 +170,7 @@ pub struct ScrubArgs {
     #[arg(long, default_value_t = Shape::Box)]
     pub shape: Shape,
     /// JSON file of corrections: {"file": [[x, y, w, h], ...]} adds boxes to cover, in pixels
-    /// of the image as displayed; {"file": {"cover": [[x, y, w, h]], "keep": ["text-3f09a2c1"]}}
+    /// of the image as displayed; {"file": {"cover": [[x, y, w, h]], "keep": ["text-120-80-200-60"]}}
     /// also leaves regions named by an earlier report uncovered. Keys are input paths or
     /// their trailing parts (file names).
     #[arg(long, value_name = "FILE")]

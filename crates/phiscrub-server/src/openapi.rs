@@ -13,7 +13,7 @@ pub const SCRUB_PARAMETERS: [(&str, &str, &str); 8] = [
     ("shape", "Shape covered inside each face's and manual region's box: box (default) or ellipse.", "shape"),
     ("metadata_only", "Remove metadata only; no detection. Default false.", "boolean"),
     ("regions", "Extra boxes to cover, x,y,w,h in pixels of the upright image, separated by semicolons.", "regions"),
-    ("keep", "Regions to leave uncovered, comma-separated ids from an earlier report of the same photo with the same options (such as text-3f09a2c1). The report lists them under kept_by_user. An id the photo does not have is refused with 400 and code region.", "keep"),
+    ("keep", "Regions to leave uncovered, comma-separated ids from an earlier report of the same photo with the same options: CATEGORY-X-Y-W-H, such as text-120-80-200-60. Each names the region of that category overlapping its box most (by at least 0.8 intersection over union). The report lists them under kept_by_user. An id that names no region is refused with 400 and code region.", "keep"),
 ];
 
 fn schema(kind: &str) -> Value {
@@ -28,7 +28,7 @@ fn schema(kind: &str) -> Value {
         "shape" => json!({"type": "string", "enum": ["box", "ellipse"]}),
         "boolean" => json!({"type": "boolean"}),
         "keep" => {
-            json!({"type": "string", "pattern": "^(face|text|barcode|manual)-[0-9a-f]{1,16}(,(face|text|barcode|manual)-[0-9a-f]{1,16})*$"})
+            json!({"type": "string", "pattern": "^(face|text|barcode|manual)-[0-9]{1,9}-[0-9]{1,9}-[1-9][0-9]{0,8}-[1-9][0-9]{0,8}(,(face|text|barcode|manual)-[0-9]{1,9}-[0-9]{1,9}-[1-9][0-9]{0,8}-[1-9][0-9]{0,8})*$"})
         }
         _ => {
             json!({"type": "string", "pattern": "^-?[0-9.]+,-?[0-9.]+,[0-9.]+,[0-9.]+(;-?[0-9.]+,-?[0-9.]+,[0-9.]+,[0-9.]+)*$"})

@@ -609,7 +609,7 @@ pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
 /// A person's corrections per file, as a `--regions` file gives them: a JSON object whose
 /// keys are file paths. Each value is either a list of `[x, y, width, height]` boxes to cover,
 /// in the pixels of the upright image as it is displayed, or an object
-/// `{"cover": [[x, y, w, h], ...], "keep": ["text-3f09a2c1", ...]}` that also names regions
+/// `{"cover": [[x, y, w, h], ...], "keep": ["text-120-80-200-60", ...]}` that also names regions
 /// from an earlier report to leave uncovered.
 pub type RegionsFile = std::collections::BTreeMap<PathBuf, Corrections>;
 
@@ -659,7 +659,7 @@ pub fn read_regions(path: &Path) -> Result<RegionsFile, String> {
         }
         for id in keep {
             fix.keep
-                .insert(Corrections::parse_id(&id).map_err(|e| format!("{file}: {e}"))?);
+                .insert(id.parse().map_err(|e| format!("{file}: {e}"))?);
         }
         out.insert(PathBuf::from(file), fix);
     }

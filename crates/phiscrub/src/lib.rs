@@ -55,5 +55,5 @@ pub use deadline::Deadline;
 pub use error::Error;
 pub use formats::{Category, Format};
 pub use options::{Limit, Limits, Options, DEFAULT_JPEG_QUALITY};
-pub use pipeline::{Corrections, Scrubbed, Scrubber};
+pub use pipeline::{Corrections, Scrubbed, Scrubber, KEEP_MATCH};
 pub use report::{Inspection, Report};

@@ -32,8 +32,8 @@ pub struct Removed {
 /// One region covered, or flagged for review, in the output image.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RegionReport {
-    /// The region's name in this photo ([`Region::id`]): give it back to keep the region
-    /// uncovered.
+    /// The region's name ([`Region::id`]): its category and box, such as
+    /// `face-188-64-76-106`. Give it back to keep the region uncovered.
     pub id: String,
     /// What it is: `face`, `text`, `barcode` or `manual`.
     pub category: RegionKind,
@@ -62,7 +62,7 @@ impl RegionReport {
     pub fn new(r: &Region, width: u32, height: u32, style: Option<Style>) -> RegionReport {
         let (x, y, w, h) = r.rect.pixels(width, height);
         RegionReport {
-            id: r.id(),
+            id: r.id().to_string(),
             category: r.kind,
             bbox: [x, y, w, h],
             score: r.score.map(|s| (s * 1000.0).round() / 1000.0),

@@ -121,25 +121,20 @@ pub struct Region {
 }
 
 impl Region {
-    /// A short name for the region, such as `text-3f09a2c1`: its category and a hash of its
-    /// box in whole pixels. Scrubbing the same photo with the same models and settings finds
-    /// the same regions, so the name is the same each time, and a person reviewing the
-    /// result can name a region to keep uncovered ([`crate::Corrections::keep`]).
-    pub fn id(&self) -> String {
+    /// The region's name: its category and its box in whole pixels, such as
+    /// `face-188-64-76-106`. A person reviewing a result names a region by it to keep it
+    /// uncovered ([`crate::Corrections::keep`]).
+    pub fn id(&self) -> RegionId {
         let r = &self.rect;
-        let corners = [r.x0.floor(), r.y0.floor(), r.x1.ceil(), r.y1.ceil()].map(|v| v as i64);
-        // FNV-1a: small, and stable across builds and platforms (unlike std's hasher).
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let bytes = self
-            .kind
-            .name()
-            .bytes()
-            .chain(corners.iter().flat_map(|v| v.to_le_bytes()));
-        for b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        let x0 = r.x0.floor().max(0.0);
+        let y0 = r.y0.floor().max(0.0);
+        RegionId {
+            kind: self.kind,
+            x: x0 as u32,
+            y: y0 as u32,
+            w: (r.x1.ceil() - x0).max(0.0) as u32,
+            h: (r.y1.ceil() - y0).max(0.0) as u32,
         }
-        format!("{}-{:08x}", self.kind.name(), (h ^ (h >> 32)) as u32)
     }
 
     /// A region covering `outline`, clamped to a `w` x `h` image.
@@ -179,6 +174,57 @@ impl Region {
             None => {
                 px >= self.rect.x0 && px < self.rect.x1 && py >= self.rect.y0 && py < self.rect.y1
             }
+        }
+    }
+}
+
+/// A region's name, written `CATEGORY-X-Y-W-H` (`text-120-80-200-60`): what it is and where,
+/// in whole pixels of the upright image, as the report's `box` gives it. Nothing in it
+/// comes from the picture's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RegionId {
+    /// The category.
+    pub kind: RegionKind,
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width.
+    pub w: u32,
+    /// Height.
+    pub h: u32,
+}
+
+impl RegionId {
+    /// The box it names.
+    pub fn rect(&self) -> Rect {
+        Rect::xywh(self.x as f32, self.y as f32, self.w as f32, self.h as f32)
+    }
+}
+
+impl std::fmt::Display for RegionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let RegionId { kind, x, y, w, h } = self;
+        write!(f, "{kind}-{x}-{y}-{w}-{h}")
+    }
+}
+
+impl std::str::FromStr for RegionId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        let mut parts = lower.split('-');
+        let kind = parts.next().and_then(RegionKind::from_name);
+        let numbers: Vec<Option<u32>> = parts.map(|n| n.parse().ok()).collect();
+        match (kind, &numbers[..]) {
+            (Some(kind), &[Some(x), Some(y), Some(w), Some(h)]) if w > 0 && h > 0 => {
+                Ok(RegionId { kind, x, y, w, h })
+            }
+            _ => Err(format!(
+                "'{}' is not a region id (CATEGORY-X-Y-W-H, such as face-188-64-76-106)",
+                crate::report::printable(s.trim())
+            )),
         }
     }
 }
