@@ -397,3 +397,40 @@ test('the page asks no host but the one serving it, and nothing was blocked or b
   // The service logged no file names.
   for (const f of [...FIXTURES, ...sharedSample()]) assert.ok(!serviceLog.includes(path.basename(f)), `${path.basename(f)} is not in the log`);
 });
+
+test('a service that needs a token asks for it, and the page goes on with it', async () => {
+  const token = 'page-test-token-0123456789';
+  const guarded = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--jobs', '1'], {
+    env: { ...process.env, PHISCRUB_TOKEN: token },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  try {
+    let log = '';
+    const addr = await new Promise((resolve, reject) => {
+      guarded.stderr.on('data', (d) => {
+        log += d;
+        const m = log.match(/address=([0-9.:]+)/);
+        if (m) resolve(m[1]);
+      });
+      guarded.on('exit', () => reject(new Error('phiscrub serve exited: ' + log)));
+    });
+    const context = await browser.newContext();
+    const p = await context.newPage();
+    await p.goto(`http://${addr}/`);
+    assert.equal(await p.locator('#token').isVisible(), false, 'no token asked for before it is needed');
+    await p.setInputFiles('[data-testid="files"]', [ASTRONAUT]);
+    await settled(p);
+    const c = p.locator('[data-testid="result"]');
+    assert.equal(await c.getAttribute('data-state'), 'failed');
+    assert.match(await c.locator('.reason').innerText(), /access token/);
+    assert.ok(await p.locator('#token').isVisible());
+    await p.fill('#token', token);
+    await p.click('#token-retry');
+    await settled(p);
+    assert.equal(await c.getAttribute('data-state'), 'done');
+    assert.equal(await c.getAttribute('data-regions'), '1');
+    await context.close();
+  } finally {
+    guarded.kill('SIGTERM');
+  }
+});
