@@ -278,6 +278,31 @@ test('a box drawn on the original is painted in the downloaded copy', async () =
   assert.ok(meanDiff(orig.rgb, inside.rgb) > 30, 'and it was not black before');
 });
 
+test('on a photo turned by its orientation tag, a box lands where it was drawn', async () => {
+  // Stored 320x240 with orientation 6: shown, and scrubbed, as 240x320.
+  const c = card('bedside_orientation_6.jpg');
+  const overlay = c.locator('svg.overlay');
+  await overlay.scrollIntoViewIfNeeded();
+  const b = await overlay.boundingBox();
+  assert.ok(b.height > b.width, `the original is shown upright (${b.width}x${b.height})`);
+  const aim = [20, 200, 100, 60];
+  const at = (x, y) => [b.x + (x / 240) * b.width, b.y + (y / 320) * b.height];
+  await page.mouse.move(...at(aim[0], aim[1]));
+  await page.mouse.down();
+  await page.mouse.move(...at(aim[0] + aim[2], aim[1] + aim[3]), { steps: 6 });
+  await page.mouse.up();
+  await page.waitForFunction(() => {
+    const el = [...document.querySelectorAll('[data-testid="result"]')].find((e) => e.querySelector('h3').textContent === 'bedside_orientation_6.jpg');
+    return el.dataset.state === 'done' && el.querySelector('[data-category="manual"]');
+  }, null, { timeout: 60_000 });
+  const out = fs.readFileSync(await save(page, c.locator('[data-testid="download"]')));
+  const inside = await pixels(out, shrink(aim, 6));
+  assert.deepEqual([inside.width, inside.height], [240, 320], 'the copy is upright');
+  assert.ok(Math.max(...inside.rgb) <= 24, 'the box is black where it was drawn (up to JPEG error)');
+  const elsewhere = await pixels(out, [20, 20, 100, 60]);
+  assert.ok(Math.max(...elsewhere.rgb) > 60, 'and not at the same place in the stored, unturned picture');
+});
+
 test('a region removed after confirming comes back as it was, and the report says so', async () => {
   const c = card('astronaut_eileen_collins.png');
   const face = c.locator('[data-testid="region"][data-category="face"]').first();

@@ -25,7 +25,13 @@ fn main() -> ExitCode {
     // No arguments at all is a double-click on the executable: start the page.
     #[cfg(feature = "server")]
     if std::env::args_os().len() == 1 {
-        return finish(serve(&cli::ServeArgs::for_double_click()));
+        let code = finish(serve(&cli::ServeArgs::for_double_click()));
+        // A window opened for a double-click closes when we exit: leave the message up.
+        if code != ExitCode::SUCCESS && std::io::stdin().is_terminal() {
+            eprintln!("phiscrub: press Enter to close");
+            let _ = std::io::stdin().read_line(&mut String::new());
+        }
+        return code;
     }
     let cli = Cli::parse();
     let result = match cli.command {

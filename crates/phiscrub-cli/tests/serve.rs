@@ -320,6 +320,35 @@ fn serve_exits_2_with_a_message_when_it_cannot_start() {
 }
 
 #[test]
+fn a_double_click_without_onnx_runtime_says_why_and_opens_nothing() {
+    // No arguments is a double-click: it must fail closed, not serve a page that cannot
+    // detect. The opener would leave a file behind if it ran.
+    let t = tempfile::tempdir().unwrap();
+    let opened = t.path().join("opened");
+    let opener = t.path().join("open-browser");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\ntouch '{}'\n", opened.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = bin()
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.32.0")
+        .env("BROWSER", &opener)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("/nonexistent/libonnxruntime.so.1.32.0"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(!opened.exists(), "no browser was opened");
+}
+
+#[test]
 fn hostile_bodies_get_a_4xx_or_a_clean_image_and_never_a_5xx() {
     use common::hostile;
     let mut bodies: Vec<(String, Vec<u8>)> = vec![
