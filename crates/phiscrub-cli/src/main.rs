@@ -355,11 +355,11 @@ fn serve(args: &cli::ServeArgs) -> Result<ExitCode> {
         .context("cannot start the service's runtime")?;
     let url = page_url(&config, &listeners)?;
     let state = phiscrub_server::State::new(config, Arc::new(engine));
-    eprintln!(
-        "phiscrub: the page is at {url} ; leave this running while you use it, \
-         and press Ctrl-C or close the window to stop"
-    );
     if args.open {
+        eprintln!(
+            "phiscrub: the page is at {url} ; leave this running while you use it, \
+             and press Ctrl-C or close the window to stop"
+        );
         open_browser(&url);
     }
     runtime
@@ -396,23 +396,20 @@ fn page_url(
 /// Opens `url` with `$BROWSER` when set (as xdg-utils and Python do), else the system's
 /// opener. Failing to open is not an error: the address is printed for the user.
 fn open_browser(url: &str) {
-    let mut command = match std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
-        Some(b) => std::process::Command::new(b),
-        None if cfg!(target_os = "macos") => std::process::Command::new("open"),
-        None if cfg!(windows) => {
-            let mut c = std::process::Command::new("explorer");
-            c.arg(url);
-            return spawn_quietly(c);
-        }
-        None => std::process::Command::new("xdg-open"),
-    };
-    command.arg(url);
-    spawn_quietly(command);
-}
-
-fn spawn_quietly(mut command: std::process::Command) {
     use std::process::Stdio;
-    let spawned = command
+    let program = std::env::var_os("BROWSER")
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open".into()
+            } else if cfg!(windows) {
+                "explorer".into()
+            } else {
+                "xdg-open".into()
+            }
+        });
+    let spawned = std::process::Command::new(program)
+        .arg(url)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

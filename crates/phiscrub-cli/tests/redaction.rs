@@ -318,7 +318,7 @@ fn a_kept_id_the_photo_lacks_fails_that_file_and_a_malformed_one_stops_the_run()
     let (t, input) = portrait();
     let (code, err, line) = with_regions(t.path(), &input, r#"{"keep": ["face-0-0-5-5"]}"#);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("no region 'face-0-0-5-5'"), "{err}");
+    assert!(err.contains("no region matching 'face-0-0-5-5'"), "{err}");
     assert!(line.is_none());
     assert!(!output_of(&input).exists());
 

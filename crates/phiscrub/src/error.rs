@@ -93,7 +93,7 @@ pub enum Error {
     /// The caller asked to keep a region uncovered that this photo does not have (a
     /// stale or mistyped region id). Refused rather than ignored: the caller must see that
     /// nothing was uncovered.
-    #[error("this image has no region '{id}' to keep uncovered (its ids come from this image's own report)")]
+    #[error("this image has no region matching '{id}' to keep uncovered (ids come from a report of this same image)")]
     UnknownRegion {
         /// The id asked for.
         id: String,
