@@ -386,6 +386,20 @@ z.extractall(sys.argv[2])`, zipPath, into]);
   }
 });
 
+test('a chosen folder brings its images and skips the rest, as the command line does', async () => {
+  const before = await page.locator('[data-testid="result"]').count();
+  const folder = path.join(fixtures, 'clinical');
+  const images = fs.readdirSync(folder).filter((f) => f.endsWith('.jpg'));
+  const others = fs.readdirSync(folder).length - images.length;
+  assert.ok(others > 0, 'the folder holds more than images');
+  await page.setInputFiles('[data-testid="folder"]', folder);
+  await settled();
+  assert.equal(await page.locator('[data-testid="result"]').count(), before + images.length);
+  assert.match(await page.locator('#status').innerText(), new RegExp(`${others} files in folders skipped \\(not images\\)`));
+  const added = page.locator('[data-testid="result"]').nth(before);
+  assert.equal(await added.getAttribute('data-state'), 'done');
+});
+
 test('at phone width the page fits, and every control has a name', async () => {
   const phone = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   watch(phone);

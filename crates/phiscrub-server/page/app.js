@@ -20,6 +20,9 @@
   const statusLine = $('#status');
   const photos = [];
   const waiting = [];
+  // What a folder held besides images (sidecars, notes): skipped, as the command line does.
+  const IMAGE_NAME = /\.(jpe?g|jpe|jfif|png|apng|webp|gif|tiff?|heic|heif|hif)$/i;
+  let skipped = 0;
   let running = 0;
   let token = sessionStorage.getItem('phiscrub-token') || '';
   let zipUrl = null;
@@ -51,6 +54,10 @@
     add([...e.target.files]);
     e.target.value = '';
   });
+  $('#folder').addEventListener('change', (e) => {
+    add(fromFolder([...e.target.files]));
+    e.target.value = '';
+  });
   document.addEventListener('dragover', (e) => {
     e.preventDefault();
     document.body.classList.add('dragging');
@@ -61,8 +68,47 @@
   document.addEventListener('drop', (e) => {
     e.preventDefault();
     document.body.classList.remove('dragging');
-    if (e.dataTransfer && e.dataTransfer.files.length) add([...e.dataTransfer.files]);
+    if (!e.dataTransfer) return;
+    // Entries must be taken while the event lasts; folders are read after.
+    const entries = [...e.dataTransfer.items]
+      .map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null))
+      .filter(Boolean);
+    if (entries.some((x) => x.isDirectory)) {
+      dropped(entries).then(add, () => {
+        statusLine.textContent = 'A dropped folder could not be read.';
+      });
+    } else if (e.dataTransfer.files.length) {
+      add([...e.dataTransfer.files]);
+    }
   });
+
+  // Every file under the dropped entries, folders searched through; what a folder holds
+  // that is not an image is skipped.
+  async function dropped(entries) {
+    const out = [];
+    const walk = async (entry, inFolder) => {
+      if (entry.isFile) {
+        const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+        out.push(...(inFolder ? fromFolder([file]) : [file]));
+      } else if (entry.isDirectory) {
+        const reader = entry.createReader();
+        for (;;) {
+          const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+          if (!batch.length) break;
+          for (const child of batch) await walk(child, true);
+        }
+      }
+    };
+    for (const entry of entries) await walk(entry, false);
+    return out;
+  }
+
+  function fromFolder(files) {
+    const images = files.filter((f) => IMAGE_NAME.test(f.name) || f.type.startsWith('image/'));
+    skipped += files.length - images.length;
+    if (files.length !== images.length) showStatus();
+    return images;
+  }
   rename.addEventListener('change', () => {
     for (const p of photos) if (p.result) showDownload(p);
     buildZip();
@@ -515,11 +561,12 @@
 
   function showStatus() {
     const n = photos.length;
-    if (!n) return;
+    if (!n && !skipped) return;
     const count = (s) => photos.filter((p) => p.state === s).length;
     const parts = [`${count('done')} of ${n} scrubbed`];
     if (count('failed')) parts.push(`${count('failed')} failed`);
     if (count('pending')) parts.push(`${count('pending')} working`);
+    if (skipped) parts.push(`${skipped} file${skipped > 1 ? 's' : ''} in folders skipped (not images)`);
     statusLine.textContent = parts.join(', ') + '.';
   }
 
