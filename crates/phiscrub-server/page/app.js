@@ -320,7 +320,9 @@
     }
     for (const region of r.review) {
       mark(svg, region, 'review', 'review', `${NAMES[region.category]} worth a look, not covered. Select to cover it.`, () => {
-        p.cover.push(clampBox(p, region.box));
+        const box = clampBox(p, region.box);
+        if (!box) return;
+        p.cover.push(box);
         queue(p);
       });
     }
