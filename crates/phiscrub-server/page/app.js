@@ -131,6 +131,7 @@
     while (running < AT_ONCE && waiting.length) {
       const p = waiting.shift();
       running += 1;
+      setState(p, 'pending', 'Scrubbing');
       scrub(p).finally(() => {
         running -= 1;
         pump();
@@ -237,6 +238,8 @@
   }
 
   function fail(p, reason) {
+    // A newer correction is already waiting: this answer is out of date.
+    if (waiting.includes(p)) return;
     if (p.result) URL.revokeObjectURL(p.result.url);
     p.result = null;
     $('.scrubbed', p.card).removeAttribute('src');
@@ -253,6 +256,7 @@
   }
 
   function done(p, bytes, report) {
+    if (waiting.includes(p)) return;
     if (p.result) URL.revokeObjectURL(p.result.url);
     const kind = KINDS[report.output_format] || ['bin', 'application/octet-stream'];
     const url = URL.createObjectURL(new Blob([bytes], { type: kind[1] }));
