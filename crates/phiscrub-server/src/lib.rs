@@ -304,11 +304,10 @@ fn parse_box(s: &str) -> Result<Rect, Problem> {
         .collect::<Result<_, _>>()
         .map_err(|_| bad(format!("region '{s}' is not x,y,w,h")))?;
     match v[..] {
-        [x, y, w, h] if [x, y, w, h].iter().all(|n| n.is_finite()) && w > 0.0 && h > 0.0 => {
-            Ok(Rect::xywh(x as f32, y as f32, w as f32, h as f32))
-        }
-        _ => Err(bad(format!("region '{s}' is not x,y,w,h with an area"))),
+        [x, y, w, h] => Rect::given(x, y, w, h),
+        _ => None,
     }
+    .ok_or_else(|| bad(format!("region '{s}' is not x,y,w,h with an area")))
 }
 
 /// Admits a request to the queue, or says at once that it is full. The guard leaves it.

@@ -645,17 +645,9 @@ pub fn read_regions(path: &Path) -> Result<RegionsFile, String> {
         };
         let mut fix = Corrections::default();
         for [x, y, w, h] in boxes {
-            if !(w > 0.0
-                && h > 0.0
-                && x.is_finite()
-                && y.is_finite()
-                && w.is_finite()
-                && h.is_finite())
-            {
-                return Err(format!("{file}: box [{x}, {y}, {w}, {h}] has no area"));
-            }
-            fix.cover
-                .push(Rect::xywh(x as f32, y as f32, w as f32, h as f32));
+            let rect = Rect::given(x, y, w, h)
+                .ok_or_else(|| format!("{file}: box [{x}, {y}, {w}, {h}] has no area"))?;
+            fix.cover.push(rect);
         }
         for id in keep {
             fix.keep

@@ -574,7 +574,7 @@ mod tests {
     #[test]
     fn a_region_id_is_its_category_and_whole_pixel_box_and_reads_back() {
         let a = region(RegionKind::Face, Rect::xywh(10.2, 20.0, 30.0, 40.0));
-        let id = a.id();
+        let id = a.id(1000, 1000);
         assert_eq!(id.to_string(), "face-10-20-31-40");
         assert_eq!("FACE-10-20-31-40 ".parse::<RegionId>(), Ok(id));
         for bad in [

@@ -60,11 +60,11 @@ pub struct RegionReport {
 impl RegionReport {
     /// Describes `r` in an image of `width` x `height`; `style` is `None` for review-only.
     pub fn new(r: &Region, width: u32, height: u32, style: Option<Style>) -> RegionReport {
-        let (x, y, w, h) = r.rect.pixels(width, height);
+        let id = r.id(width, height);
         RegionReport {
-            id: r.id().to_string(),
+            id: id.to_string(),
             category: r.kind,
-            bbox: [x, y, w, h],
+            bbox: [id.x, id.y, id.w, id.h],
             score: r.score.map(|s| (s * 1000.0).round() / 1000.0),
             detector: r.detector.clone(),
             model_sha256: r.model_sha256.clone(),

@@ -28,6 +28,13 @@ impl Rect {
         }
     }
 
+    /// A box a caller gave as left, top, width and height: `None` unless all four are
+    /// finite and the width and height positive.
+    pub fn given(x: f64, y: f64, w: f64, h: f64) -> Option<Rect> {
+        let finite = [x, y, w, h].iter().all(|n| n.is_finite());
+        (finite && w > 0.0 && h > 0.0).then(|| Rect::xywh(x as f32, y as f32, w as f32, h as f32))
+    }
+
     /// Width.
     pub fn w(&self) -> f32 {
         (self.x1 - self.x0).max(0.0)
@@ -514,6 +521,23 @@ mod tests {
 
     fn close(a: f32, b: f32) -> bool {
         (a - b).abs() < 1e-2
+    }
+
+    #[test]
+    fn a_given_box_needs_finite_numbers_and_an_area() {
+        assert_eq!(
+            Rect::given(-5.0, 2.0, 10.0, 4.0),
+            Some(Rect::xywh(-5.0, 2.0, 10.0, 4.0))
+        );
+        for [x, y, w, h] in [
+            [0.0, 0.0, 0.0, 4.0],
+            [0.0, 0.0, 4.0, -1.0],
+            [f64::NAN, 0.0, 4.0, 4.0],
+            [0.0, f64::INFINITY, 4.0, 4.0],
+            [0.0, 0.0, f64::INFINITY, 4.0],
+        ] {
+            assert_eq!(Rect::given(x, y, w, h), None, "{x} {y} {w} {h}");
+        }
     }
 
     #[test]

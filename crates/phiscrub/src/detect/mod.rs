@@ -121,19 +121,18 @@ pub struct Region {
 }
 
 impl Region {
-    /// The region's name: its category and its box in whole pixels, such as
-    /// `face-188-64-76-106`. A person reviewing a result names a region by it to keep it
-    /// uncovered ([`crate::Corrections::keep`]).
-    pub fn id(&self) -> RegionId {
-        let r = &self.rect;
-        let x0 = r.x0.floor().max(0.0);
-        let y0 = r.y0.floor().max(0.0);
+    /// The region's name in an image of `width` x `height`: its category and its box in
+    /// whole pixels ([`Rect::pixels`], the report's `box`), such as `face-188-64-76-106`. A
+    /// person reviewing a result names a region by it to keep it uncovered
+    /// ([`crate::Corrections::keep`]).
+    pub fn id(&self, width: u32, height: u32) -> RegionId {
+        let (x, y, w, h) = self.rect.pixels(width, height);
         RegionId {
             kind: self.kind,
-            x: x0 as u32,
-            y: y0 as u32,
-            w: (r.x1.ceil() - x0).max(0.0) as u32,
-            h: (r.y1.ceil() - y0).max(0.0) as u32,
+            x,
+            y,
+            w,
+            h,
         }
     }
 
