@@ -110,8 +110,7 @@
     return images;
   }
   rename.addEventListener('change', () => {
-    for (const p of photos) if (p.result) showDownload(p);
-    buildZip();
+    savesChanged();
   });
   $('#token-retry').addEventListener('click', () => {
     token = $('#token').value.trim();
@@ -233,7 +232,7 @@
     const busy = state === 'pending';
     for (const b of p.card.querySelectorAll('.fix button, .add-box button')) b.disabled = busy;
     p.card.setAttribute('aria-busy', String(busy));
-    if (busy) disable($('.download', p.card));
+    savesChanged();
     showStatus();
   }
 
@@ -252,7 +251,6 @@
     $('.overlay', p.card).replaceChildren();
     $('.reset', p.card).hidden = !(p.cover.length || p.keep.size);
     setState(p, 'failed', 'Failed');
-    buildZip();
   }
 
   function done(p, bytes, report) {
@@ -271,9 +269,7 @@
     $('.report', card).textContent = JSON.stringify(report, null, 2);
     $('.reset', card).hidden = !(p.cover.length || p.keep.size);
     outline(p);
-    showDownload(p);
     setState(p, 'done', report.needs_review ? 'Scrubbed: worth a look' : 'Scrubbed');
-    buildZip();
   }
 
   function summary(r) {
@@ -441,13 +437,14 @@
 
   // ---- saving ---------------------------------------------------------------------------
 
-  // Names as the command line's --rename gives them: keep (the extension made right for
-  // the copy), random, or numbered in the order added; a clash gets -2, -3, ...
+  // Names of the copies offered now (scrubbed, no newer correction running), as the
+  // command line's --rename gives them: keep (the extension made right for the copy),
+  // random, or numbered in the order added; a clash gets -2, -3, ...
   function names() {
     const taken = new Set();
     const out = new Map();
     for (const p of photos) {
-      if (!p.result) continue;
+      if (p.state !== 'done') continue;
       const format = p.result.report.output_format;
       const dot = p.file.name.lastIndexOf('.');
       const ext = dot > 0 ? p.file.name.slice(dot + 1) : '';
@@ -465,13 +462,32 @@
     return out;
   }
 
-  function showDownload(p) {
-    const a = $('.download', p.card);
-    const name = names().get(p);
-    a.href = p.result.url;
-    a.download = name;
-    a.textContent = 'Download ' + name;
-    a.removeAttribute('aria-disabled');
+  // Brings every download up to date: each card's link and name (a photo finishing can
+  // move another's -2), and the zip link. The zip itself is built when it is asked for.
+  function savesChanged() {
+    const named = names();
+    for (const p of photos) {
+      const a = $('.download', p.card);
+      const name = named.get(p);
+      if (!name) {
+        disable(a);
+        continue;
+      }
+      a.href = p.result.url;
+      a.download = name;
+      a.textContent = 'Download ' + name;
+      a.removeAttribute('aria-disabled');
+    }
+    if (zipUrl) URL.revokeObjectURL(zipUrl);
+    zipUrl = null;
+    if (!named.size) {
+      disable(zipLink);
+      zipLink.textContent = 'Download all (zip)';
+      return;
+    }
+    zipLink.href = '#';
+    zipLink.removeAttribute('aria-disabled');
+    zipLink.textContent = `Download all ${named.size} (zip)`;
   }
 
   function disable(a) {
@@ -479,19 +495,13 @@
     a.setAttribute('aria-disabled', 'true');
   }
 
-  function buildZip() {
-    if (zipUrl) URL.revokeObjectURL(zipUrl);
-    zipUrl = null;
-    const named = names();
-    if (!named.size) {
-      disable(zipLink);
-      zipLink.textContent = 'Download all (zip)';
-      return;
-    }
+  // Runs before the link's own action, which then saves the zip just made.
+  zipLink.addEventListener('click', () => {
+    if (zipUrl || zipLink.getAttribute('aria-disabled')) return;
     const enc = new TextEncoder();
     const entries = [];
     const reports = [];
-    for (const [p, name] of named) {
+    for (const [p, name] of names()) {
       entries.push({ name, bytes: p.result.bytes, crc: p.result.crc });
       reports.push({ file: name, report: p.result.report });
     }
@@ -499,9 +509,7 @@
     entries.push({ name: 'phiscrub-report.json', bytes: reportBytes, crc: crc32(reportBytes) });
     zipUrl = URL.createObjectURL(zip(entries));
     zipLink.href = zipUrl;
-    zipLink.removeAttribute('aria-disabled');
-    zipLink.textContent = `Download all ${named.size} (zip)`;
-  }
+  });
 
   // A zip of stored (uncompressed) entries: photos do not compress, and the format is
   // simple enough to write here. Every entry is dated 1980-01-01, so nothing tells when.
