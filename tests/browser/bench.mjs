@@ -1,22 +1,16 @@
 // How long the same photos take through the review page, through POST /v1/scrub two at a
 // time (as the page sends them), and through the command line: scripts/bench-page runs it
 // against the release binary. Prints one line per way.
-import { chromium } from 'playwright-core';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { launchChromium, startServe } from './harness.mjs';
 
 const [bin, ...files] = process.argv.slice(2);
 const secs = (t) => ((performance.now() - t) / 1000).toFixed(2);
 
-const service = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--no-auth', '--jobs', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-let log = '';
-const addr = await new Promise((resolve) => service.stderr.on('data', (d) => {
-  log += d;
-  const m = log.match(/address=([0-9.:]+)/);
-  if (m) resolve(m[1]);
-}));
+const { child: service, addr } = await startServe(bin, ['--no-auth', '--jobs', '2']);
 const url = `http://${addr}/`;
 try {
   // The API, two requests at a time.
@@ -32,7 +26,7 @@ try {
   console.log(`api   ${files.length} photos ${secs(t)} s`);
 
   // The page: from choosing the photos to every card settled.
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'] });
+  const browser = await launchChromium();
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
   await page.goto(url);
   t = performance.now();

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium, startServe } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -96,11 +96,7 @@ before(async () => {
     await new Promise((r) => setTimeout(r, 100));
   }
   url = fs.readFileSync(path.join(scratch, 'opened'), 'utf8');
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
   desktop = await browser.newContext({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true });
   watch(desktop);
   page = await desktop.newPage();
@@ -126,6 +122,14 @@ async function settled(p = page) {
     null,
     { timeout: WAIT },
   );
+}
+
+// Waits until the card of `name` is done with `n` covered regions, after a correction.
+async function cardDone(name, n) {
+  await page.waitForFunction(([name, n]) => {
+    const el = [...document.querySelectorAll('[data-testid="result"]')].find((e) => e.querySelector('h3').textContent === name);
+    return el.dataset.state === 'done' && Number(el.dataset.regions) === n;
+  }, [name, n], { timeout: 60_000 });
 }
 
 async function api(file, query = '') {
@@ -260,10 +264,7 @@ test('a box drawn on the original is painted in the downloaded copy', async () =
   await page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, { steps: 4 });
   await page.mouse.move(x1, y1, { steps: 4 });
   await page.mouse.up();
-  await page.waitForFunction((n) => {
-    const el = [...document.querySelectorAll('[data-testid="result"]')].find((e) => e.querySelector('h3').textContent === 'astronaut_eileen_collins.png');
-    return el.dataset.state === 'done' && Number(el.dataset.regions) === n + 1;
-  }, before, { timeout: 60_000 });
+  await cardDone('astronaut_eileen_collins.png', before + 1);
   const manual = c.locator('[data-testid="region"][data-category="manual"]');
   assert.equal(await manual.count(), 1);
   const box = ['x', 'y', 'width', 'height'];
@@ -326,10 +327,7 @@ test('a region removed after confirming comes back as it was, and the report say
   await face.focus();
   await page.keyboard.press('Enter');
   assert.match(question, /Uncover this face\?/);
-  await page.waitForFunction((n) => {
-    const el = [...document.querySelectorAll('[data-testid="result"]')].find((e) => e.querySelector('h3').textContent === 'astronaut_eileen_collins.png');
-    return el.dataset.state === 'done' && Number(el.dataset.regions) === n - 1;
-  }, before, { timeout: 60_000 });
+  await cardDone('astronaut_eileen_collins.png', before - 1);
   assert.equal(await c.locator(`[data-testid="kept"][data-id="${id}"]`).count(), 1, 'shown as uncovered by the user');
   const report = JSON.parse(await c.locator('[data-testid="report"]').textContent());
   assert.deepEqual(report.kept_by_user.map((r) => r.id), [id], 'the report records who uncovered it');
@@ -368,6 +366,9 @@ z.extractall(sys.argv[2])`, zipPath, into]);
   // The card's own download link names the file the same way.
   const first = page.locator('[data-testid="result"][data-state="done"] [data-testid="download"]').first();
   assert.match(await first.getAttribute('download'), /^\d{4}\./);
+  const cardNames = await page.locator('[data-testid="result"][data-state="done"] [data-testid="download"]')
+    .evaluateAll((els) => els.map((e) => e.getAttribute('download')).sort());
+  assert.deepEqual(cardNames, images, 'each card offers its copy under the name it has in the zip');
 
   const tags = JSON.parse(execFileSync('exiftool', ['-j', '-a', '-G1', '-u', '-ee3', '-api', 'RequestAll=3', ...images.map((n) => path.join(into, n))], { maxBuffer: 1 << 26 }));
   for (const t of tags) {
@@ -439,20 +440,8 @@ test('the page asks no host but the one serving it, and nothing was blocked or b
 
 test('a service that needs a token asks for it, and the page goes on with it', async () => {
   const token = 'page-test-token-0123456789';
-  const guarded = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--jobs', '1'], {
-    env: { ...process.env, PHISCRUB_TOKEN: token },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const { child: guarded, addr } = await startServe(bin, ['--jobs', '1'], { PHISCRUB_TOKEN: token });
   try {
-    let log = '';
-    const addr = await new Promise((resolve, reject) => {
-      guarded.stderr.on('data', (d) => {
-        log += d;
-        const m = log.match(/address=([0-9.:]+)/);
-        if (m) resolve(m[1]);
-      });
-      guarded.on('exit', () => reject(new Error('phiscrub serve exited: ' + log)));
-    });
     const context = await browser.newContext();
     const p = await context.newPage();
     await p.goto(`http://${addr}/`);
