@@ -181,6 +181,22 @@ pub struct ScrubArgs {
     /// Write a JSON-lines report (one object per file; no metadata values) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Take only shard I of N (I counts from 0): the inputs whose path hashes to I. Give every
+    /// worker of a Slurm array or Kubernetes Indexed Job the same paths and its own index.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<phiscrub::manifest::Shard>,
+    /// Append one audit record per input (JSON lines: hashes, status, route, region counts,
+    /// models, version; no metadata values) to FILE, each flushed to disk as the file ends.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Skip the inputs the --manifest file shows done (scrubbed or failed), as after a
+    /// killed run. An output a killed run wrote but did not record is kept if it holds
+    /// exactly what this run produces.
+    #[arg(long, requires = "manifest")]
+    pub resume: bool,
+    /// With --resume, try again the inputs the manifest shows failed.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
     /// Number of files processed at once [default: number of cores].
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,

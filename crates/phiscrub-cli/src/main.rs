@@ -15,6 +15,7 @@ use phiscrub::batch::{self, BatchOptions, Outcome, ReportFile, Status};
 use phiscrub::detect::{
     Categories, Engine, EngineConfig, FaceParams, OrtSource, RegionKind, TextParams,
 };
+use phiscrub::manifest::{self, ManifestFile, Record};
 use phiscrub::redact::{Redaction, Style};
 use phiscrub::report::{path_text, printable};
 use phiscrub::{Limits, Options, Scrubber};
@@ -62,7 +63,14 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
         out: args.out.clone(),
         overwrite: args.overwrite,
         rename: args.rename,
+        resume: args.resume,
     };
+    if args.resume && args.rename == batch::Rename::Random {
+        anyhow::bail!(
+            "--resume cannot be used with --rename random: a new run would give the unrecorded \
+             files new names, and their earlier copies would remain"
+        );
+    }
     let mut plan = batch::plan(&args.paths, &batch_opts);
     // Everything the user typed is checked before any file is touched.
     if let Some(p) = &args.regions {
@@ -81,13 +89,34 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
         }
     }
     // Nothing may land on an input: checked before anything is touched.
-    if let Err(e) = batch::check_targets(&plan, args.report.as_deref()) {
+    let records: Vec<(&str, &std::path::Path)> =
+        [("report", &args.report), ("manifest", &args.manifest)]
+            .into_iter()
+            .filter_map(|(what, p)| Some((what, p.as_deref()?)))
+            .collect();
+    if let Err(e) = batch::check_targets(&plan, &records) {
         let hint = if args.report.is_some() && e.contains("report") {
             " (a wildcard right after --report makes its first file the report)"
         } else {
             ""
         };
         anyhow::bail!("{}{hint}", printable(&e));
+    }
+    if let Some(shard) = args.shard {
+        plan.retain(|p| shard.holds(p));
+    }
+    if let (true, Some(m)) = (args.resume, &args.manifest) {
+        let done = manifest::done(m, args.retry_failed)
+            .with_context(|| format!("{}: cannot resume from this manifest", shown(m)))?;
+        let before = plan.jobs.len();
+        plan.retain(|p| !done.contains(&path_text(p)));
+        if !args.quiet {
+            eprintln!(
+                "phiscrub: {} file(s) already in {}, not redone",
+                before - plan.jobs.len(),
+                shown(m)
+            );
+        }
     }
 
     // --jobs is the total thread budget: file workers times ONNX Runtime threads each. A
@@ -177,9 +206,20 @@ fn scrub(args: &ScrubArgs) -> Result<ExitCode> {
     };
     // Temporary files a killed run left where outputs go.
     batch::remove_stale_parts(plan.jobs.iter().filter_map(|j| j.output.parent()));
+    let manifest = match &args.manifest {
+        Some(p) => Some(
+            ManifestFile::append_to(p)
+                .with_context(|| format!("{}: cannot open manifest", shown(p)))?,
+        ),
+        None => None,
+    };
     let record = |o: &Outcome| -> Result<()> {
         if let Some(r) = &report {
             r.append(o).context("cannot write report")?;
+        }
+        if let Some(m) = &manifest {
+            m.append(&Record::new(o, &scrubber))
+                .context("cannot write manifest")?;
         }
         Ok(())
     };

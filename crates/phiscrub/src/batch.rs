@@ -73,6 +73,11 @@ pub struct BatchOptions {
     pub overwrite: bool,
     /// File naming. Default [`Rename::Keep`].
     pub rename: Rename,
+    /// Resuming a killed run: an existing output that holds exactly the bytes this run
+    /// produces for its input is taken as that input's (the killed run wrote it but did not
+    /// record it), rather than skipped. Any other existing output is still never touched.
+    /// Default `false`.
+    pub resume: bool,
 }
 
 /// One file to scrub and where its output goes.
@@ -124,6 +129,18 @@ pub struct Outcome {
     pub reason: Option<String>,
     /// A stable code for the failure (`malformed`, `limits`, ...).
     pub code: Option<&'static str>,
+    /// The input's size in bytes, when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// sha256 of the input, lowercase hex, when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256_in: Option<String>,
+    /// sha256 of the output written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256_out: Option<String>,
+    /// How long reading, scrubbing and writing took, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
     /// What was done, when it was scrubbed.
     #[serde(flatten)]
     pub report: Option<Report>,
@@ -156,8 +173,48 @@ impl Outcome {
             status,
             reason: Some(reason),
             code,
+            size: None,
+            sha256_in: None,
+            sha256_out: None,
+            duration_ms: None,
             report: None,
         }
+    }
+
+    /// The outcome of scrubbing `bytes`, read from `input`, into `output`: scrubbed with
+    /// its report and both hashes when `result` is a success, else failed with the error's
+    /// code. `started` is when reading began.
+    pub fn of(
+        input: &Path,
+        output: PathBuf,
+        bytes: &[u8],
+        result: &Result<crate::Scrubbed, Error>,
+        started: std::time::Instant,
+    ) -> Outcome {
+        let mut o = match result {
+            Ok(s) => Outcome {
+                input: input.to_path_buf(),
+                output: Some(output),
+                status: Status::Scrubbed,
+                reason: None,
+                code: None,
+                size: None,
+                sha256_in: None,
+                sha256_out: Some(crate::manifest::sha256_hex(&s.bytes)),
+                duration_ms: None,
+                report: Some(s.report.clone()),
+            },
+            Err(e) => Outcome::not_written(input, Status::Failed, e.to_string(), Some(e.code())),
+        };
+        o.size = Some(bytes.len() as u64);
+        o.sha256_in = Some(crate::manifest::sha256_hex(bytes));
+        o.finish(started)
+    }
+
+    /// Records how long the work since `started` took.
+    pub fn finish(mut self, started: std::time::Instant) -> Outcome {
+        self.duration_ms = Some((started.elapsed().as_secs_f64() * 1e4).round() / 10.0);
+        self
     }
 }
 
@@ -399,10 +456,11 @@ const PART_PREFIX: &str = ".phiscrub-";
 const PART_SUFFIX: &str = ".part";
 
 /// Refuses a plan that would write anything over an input: an output that is (or links to)
-/// an input file, or a report file that is an input, an output, or any existing file that
-/// is not an earlier report (a shell wildcard after the report option makes the first
-/// photo the report). Checked before anything is written; the message names the file.
-pub fn check_targets(plan: &Plan, report: Option<&Path>) -> Result<(), String> {
+/// an input file, or a record file (`what` names it: a report, a manifest) that is an
+/// input, an output, or any existing file that is not one of our JSON-lines records (a shell
+/// wildcard after the option makes the first photo the report). Checked before anything is
+/// written; the message names the file.
+pub fn check_targets(plan: &Plan, records: &[(&str, &Path)]) -> Result<(), String> {
     let inputs: Vec<&Path> = plan
         .jobs
         .iter()
@@ -424,34 +482,36 @@ pub fn check_targets(plan: &Plan, report: Option<&Path>) -> Result<(), String> {
             ));
         }
     }
-    let Some(report) = report else {
-        return Ok(());
-    };
-    let name = crate::report::path_text(report);
-    if let Some(original) = input_at(report) {
-        return Err(format!(
-            "{name}: the report would replace the input {}",
-            crate::report::path_text(original)
-        ));
+    for &(what, report) in records {
+        let name = crate::report::path_text(report);
+        if let Some(original) = input_at(report) {
+            return Err(format!(
+                "{name}: the {what} would replace the input {}",
+                crate::report::path_text(original)
+            ));
+        }
+        let resolved = resolve(report);
+        let same_name = |j: &&Job| j.output.file_name() == report.file_name();
+        if plan
+            .jobs
+            .iter()
+            .filter(same_name)
+            .any(|j| resolve(&j.output) == resolved)
+        {
+            return Err(format!("{name}: the {what} would replace an output"));
+        }
+        match fs::symlink_metadata(report) {
+            Err(_) => {}
+            Ok(m) if m.is_dir() => return Err(format!("{name}: is a folder")),
+            Ok(_) if is_report(report) => {}
+            Ok(_) => {
+                return Err(format!(
+                    "{name}: exists and is not a phiscrub {what}; not replacing it"
+                ))
+            }
+        }
     }
-    let resolved = resolve(report);
-    let same_name = |j: &&Job| j.output.file_name() == report.file_name();
-    if plan
-        .jobs
-        .iter()
-        .filter(same_name)
-        .any(|j| resolve(&j.output) == resolved)
-    {
-        return Err(format!("{name}: the report would replace an output"));
-    }
-    match fs::symlink_metadata(report) {
-        Err(_) => Ok(()),
-        Ok(m) if m.is_dir() => Err(format!("{name}: is a folder")),
-        Ok(_) if is_report(report) => Ok(()),
-        Ok(_) => Err(format!(
-            "{name}: exists and is not a phiscrub report; not replacing it"
-        )),
-    }
+    Ok(())
 }
 
 /// A file's identity on disk (device and inode), so that links and other spellings of one
@@ -525,13 +585,26 @@ impl ReportFile {
 
     /// Appends one outcome as one line.
     pub fn append(&self, o: &Outcome) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(o).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        let mut f = self
-            .file
-            .lock()
-            .map_err(|_| std::io::Error::other("report writer poisoned"))?;
-        f.write_all(&line)?;
+        append_line(&self.file, o, false)
+    }
+}
+
+/// Writes `value` as one JSON line with a single write, so that lines from parallel workers
+/// never interleave; with `sync`, it is on disk before this returns.
+pub(crate) fn append_line(
+    file: &std::sync::Mutex<fs::File>,
+    value: &impl Serialize,
+    sync: bool,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let mut f = file
+        .lock()
+        .map_err(|_| std::io::Error::other("record writer poisoned"))?;
+    f.write_all(&line)?;
+    if sync {
+        f.sync_data()
+    } else {
         f.flush()
     }
 }
@@ -576,31 +649,31 @@ pub const OUTPUT_EXISTS: &str = "output exists";
 /// Scrubs one job: reads the input (bounded by the input size limit), scrubs and verifies it,
 /// and writes the output atomically. Nothing is written unless every step succeeded.
 pub fn process(scrubber: &Scrubber, job: &Job, opts: &BatchOptions) -> Outcome {
-    let fail =
-        |e: Error| Outcome::not_written(&job.input, Status::Failed, e.to_string(), Some(e.code()));
+    let started = std::time::Instant::now();
+    let fail = |e: Error| {
+        Outcome::not_written(&job.input, Status::Failed, e.to_string(), Some(e.code()))
+            .finish(started)
+    };
     // Checked first to save the work, and again by the no-clobber rename in case another
     // process created the file meanwhile.
     let exists = || Outcome::not_written(&job.input, Status::Skipped, OUTPUT_EXISTS.into(), None);
-    if !opts.overwrite && job.output.exists() {
+    if !opts.overwrite && !opts.resume && job.output.exists() {
         return exists();
     }
     let bytes = match read_limited(&job.input, scrubber.options().limits.max_input_bytes) {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
-    let scrubbed = match scrubber.scrub_corrected(&bytes, &job.corrections) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+    let result = scrubber.scrub_corrected(&bytes, &job.corrections);
+    let outcome = Outcome::of(&job.input, job.output.clone(), &bytes, &result, started);
+    let Ok(scrubbed) = result else {
+        return outcome;
     };
     match write_atomic(&job.output, &scrubbed.bytes, opts.overwrite) {
-        Ok(true) => Outcome {
-            input: job.input.clone(),
-            output: Some(job.output.clone()),
-            status: Status::Scrubbed,
-            reason: None,
-            code: None,
-            report: Some(scrubbed.report),
-        },
+        Ok(true) => outcome.finish(started),
+        Ok(false) if opts.resume && fs::read(&job.output).is_ok_and(|b| b == scrubbed.bytes) => {
+            outcome.finish(started)
+        }
         Ok(false) => exists(),
         Err(e) => fail(Error::Io(e)),
     }
@@ -659,6 +732,13 @@ pub fn read_regions(path: &Path) -> Result<RegionsFile, String> {
 }
 
 impl Plan {
+    /// Keeps only the jobs, skipped files and errors whose input path passes `keep`.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Path) -> bool) {
+        self.jobs.retain(|j| keep(&j.input));
+        self.skipped.retain(|(p, _)| keep(p));
+        self.errors.retain(|(p, _)| keep(p));
+    }
+
     /// Gives each job the corrections keyed by its input path (as typed, or any trailing
     /// part of it such as the file name). Returns the keys that matched no job, which the
     /// caller should treat as an error: a box meant for a file must not be silently lost.
@@ -829,10 +909,10 @@ mod tests {
         fs::write(&old, b"{\"input\":\"x.jpg\",\"status\":\"scrubbed\"}\n").unwrap();
         let notes = t.path().join("notes.txt");
         fs::write(&notes, b"ward round notes").unwrap();
-        assert!(check_targets(&plan, Some(&old)).is_ok());
-        assert!(check_targets(&plan, Some(&t.path().join("new.jsonl"))).is_ok());
-        assert!(check_targets(&plan, Some(&notes)).is_err());
-        assert!(check_targets(&plan, Some(&photo)).is_err());
-        assert!(check_targets(&plan, Some(&plan.jobs[0].output)).is_err());
+        assert!(check_targets(&plan, &[("report", &old)]).is_ok());
+        assert!(check_targets(&plan, &[("report", &t.path().join("new.jsonl"))]).is_ok());
+        assert!(check_targets(&plan, &[("report", &notes)]).is_err());
+        assert!(check_targets(&plan, &[("manifest", &photo)]).is_err());
+        assert!(check_targets(&plan, &[("report", &plan.jobs[0].output)]).is_err());
     }
 }

@@ -41,6 +41,7 @@ mod deadline;
 pub mod detect;
 mod error;
 pub mod formats;
+pub mod manifest;
 mod options;
 mod pipeline;
 pub mod redact;
