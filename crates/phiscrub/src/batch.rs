@@ -333,6 +333,22 @@ pub fn plan(inputs: &[PathBuf], opts: &BatchOptions) -> Plan {
     plan
 }
 
+/// The output name of `input` (a path relative to an archive's root) for the Spark and Ray
+/// jobs, which name every output from its input alone so that a retried task writes the
+/// same file: the same path when its extension suits `output`, the output's format, else
+/// with that format's extension added after it (`scan.tif` gives `scan.tif.png`), so that no
+/// two inputs can share an output name.
+pub fn archive_name(input: &Path, output: Format) -> PathBuf {
+    let ext = input.extension().and_then(OsStr::to_str).unwrap_or("");
+    if output.matches_extension(ext) {
+        return input.to_path_buf();
+    }
+    let mut name = input.as_os_str().to_os_string();
+    name.push(".");
+    name.push(output.extension());
+    PathBuf::from(name)
+}
+
 fn folder_out_root(folder: &Path, opts: &BatchOptions) -> PathBuf {
     // Paths stay as the user wrote them; only `.`, `..` and `/` need resolving for a name.
     let abs = fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
@@ -857,6 +873,18 @@ mod tests {
             fs::canonicalize(t.path()).unwrap()
         );
         assert_eq!(root.file_name().unwrap(), "clinic-scrubbed");
+    }
+
+    #[test]
+    fn archive_names_keep_the_input_path_and_never_collide() {
+        let name = |p: &str, f| archive_name(Path::new(p), f);
+        assert_eq!(name("ward/a.JPEG", Format::Jpeg), Path::new("ward/a.JPEG"));
+        assert_eq!(name("ward/a.tif", Format::Png), Path::new("ward/a.tif.png"));
+        assert_eq!(
+            name("ward/a.png", Format::Jpeg),
+            Path::new("ward/a.png.jpg")
+        );
+        assert_eq!(name("ward/a", Format::Jpeg), Path::new("ward/a.jpg"));
     }
 
     #[test]
