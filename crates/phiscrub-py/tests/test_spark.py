@@ -28,3 +28,21 @@ def test_a_killed_spark_job_resumes_and_does_each_input_exactly_once(tmp_path):
     retry = run(cmd + ["--retry-failed"], python_env())
     failed = sum(r["status"] == "failed" for r in rows)
     assert f"{failed} done in this run" in retry.stdout, retry.stdout
+
+
+def test_the_spark_submit_example_runs(tmp_path):
+    from pathlib import Path
+    import shutil
+
+    from conftest import FIXTURES, ROOT
+
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURES / "photos", src)
+    submit = Path(sys.executable).parent / "spark-submit"
+    cmd = [str(submit), "--master", "local[2]", "--conf", f"spark.pyspark.python={sys.executable}"]
+    cmd += [str(ROOT / "crates/phiscrub-py/examples/spark_job.py"), str(src), str(tmp_path / "dst")]
+    cmd += ["--manifest", str(tmp_path / "m"), "--metadata-only"]
+    done = run(cmd, python_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "5 scrubbed, 0 failed" in done.stdout, done.stdout
+    assert len(list((tmp_path / "dst").rglob("*.*"))) == 5
