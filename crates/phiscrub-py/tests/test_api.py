@@ -147,3 +147,17 @@ def test_the_gil_is_released_two_threads_finish_sooner_than_one(scrubber):
     two = time.perf_counter() - t
     print(f"one thread {one:.2f} s, two threads {two:.2f} s ({two / one:.2f})")
     assert two < 0.85 * one, (one, two)
+
+
+@pytest.mark.parametrize("engine", ["spark", "ray"])
+def test_archive_jobs_refuse_to_write_into_their_input(engine, tmp_path):
+    import sys
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    for dst in (src, src / "scrubbed", tmp_path):
+        cmd = [sys.executable, "-m", f"phiscrub.{engine}", src, dst, "--manifest", tmp_path / "m"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        assert done.returncode == 2, done.stderr
+        assert "overlap" in done.stderr.splitlines()[-1], done.stderr
+    assert list(src.iterdir()) == []

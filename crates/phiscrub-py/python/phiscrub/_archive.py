@@ -158,6 +158,22 @@ class Folder:
         return target
 
 
+def separate(src: "Folder", *others: "Folder") -> None:
+    """Refuses an output or manifest folder that is the input folder, inside it, or holds
+    it: outputs keep their inputs' relative paths, so an overlap could write over an input
+    or feed outputs back in as inputs."""
+    for other in others:
+        a, b = src.base + "/", other.base + "/"
+        if type(src.fs) is type(other.fs) and (a.startswith(b) or b.startswith(a)):
+            raise ValueError(f"{other.uri} and the input folder {src.uri} overlap; choose another")
+
+
+def chunk_size(requested: Optional[int], slots: int) -> int:
+    """Inputs per chunk: as asked, else 32 per worker slot (at least 64), so that a chunk
+    keeps every slot busy yet a killed run loses little."""
+    return max(1, requested) if requested else max(64, 32 * slots)
+
+
 def scrub_rows(
     scrubber,
     paths: Iterable[str],
@@ -210,13 +226,19 @@ def command_line(engine: str, extra) -> Tuple[Any, Dict[str, Any]]:
     parser.add_argument("src", help="input folder or URI (read recursively)")
     parser.add_argument("dst", help="output folder or URI")
     parser.add_argument("--manifest", required=True, help="Parquet manifest folder or URI")
-    parser.add_argument("--chunk-files", type=int, default=1000, help="inputs per chunk")
+    parser.add_argument(
+        "--chunk-files", type=int, help="inputs per chunk (default: 32 per worker, at least 64)"
+    )
     parser.add_argument("--retry-failed", action="store_true", help="redo inputs that failed")
     parser.add_argument("--metadata-only", action="store_true", help="look for nothing in pixels")
     parser.add_argument("--options", default="{}", help="Scrubber options as a JSON object")
     extra(parser)
     args = parser.parse_args()
-    options = json.loads(args.options)
+    try:
+        separate(Folder(args.src), Folder(args.dst), Folder(args.manifest))
+        options = json.loads(args.options)
+    except ValueError as e:
+        parser.error(str(e))
     if args.metadata_only:
         options["metadata_only"] = True
     return args, options

@@ -11,7 +11,8 @@ How it runs:
 
 - The driver lists SRC recursively (pyarrow's file systems: local, S3, GCS, HDFS) and keeps
   names ending in an image extension, then drops the inputs the manifest already holds.
-- What is left goes in chunks (``chunk_files`` inputs each) through ``read_binary_files`` and
+- What is left goes in chunks (``chunk_files`` inputs each; default 32 per actor, at least
+  64) through ``read_binary_files`` and
   ``map_batches`` over a pool of ``workers`` actors, each holding one Scrubber.
 - Ray schedules by CPU: actors that each ask for a whole CPU, as many as there are CPUs,
   leave none for the tasks that read the files, and the pipeline stalls. So the read tasks
@@ -31,12 +32,14 @@ from typing import Any, Dict, Mapping, Optional
 from . import Scrubber
 from ._archive import (
     Folder,
+    chunk_size,
     chunks,
     command_line,
     done_inputs,
     manifest_schema,
     report,
     scrub_rows,
+    separate,
     to_batch,
 )
 
@@ -96,7 +99,7 @@ def scrub_archive(
     *,
     options: Optional[Mapping[str, Any]] = None,
     workers: Optional[int] = None,
-    chunk_files: int = 1000,
+    chunk_files: Optional[int] = None,
     retry_failed: bool = False,
 ) -> Dict[str, int]:
     """Scrubs every image under ``src`` into ``dst`` on the connected Ray cluster (a local
@@ -121,6 +124,8 @@ def scrub_archive(
 
     src_root = Folder(src)
     manifest_root = Folder(manifest)
+    separate(src_root, Folder(dst), manifest_root)
+    chunk_files = chunk_size(chunk_files, workers)
     images = [src_root.path(rel) for rel, _ in src_root.list_images()]
     held = _read_manifest(manifest_root)
     done = done_inputs(held, retry_failed) if held is not None else set()

@@ -16,7 +16,8 @@ How it runs:
   an archive's photo must not go missing unsaid. Such files get a failed record instead.
 - Inputs the manifest already holds are removed by an anti-join on the path: a rerun after
   a crash or a kill does only what is left.
-- What is left is done in chunks (``chunk_files`` inputs per Spark job), each read with
+- What is left is done in chunks (``chunk_files`` inputs per Spark job; default 32 per
+  worker slot, at least 64), each read with
   ``binaryFile`` and scrubbed with ``mapInArrow``. Every Python worker loads the models once
   (one Scrubber per worker) with ``spark.task.cpus`` ONNX Runtime threads, so the threads in
   use match the cores Spark gave the executor.
@@ -42,10 +43,12 @@ from ._archive import (
     MANIFEST_COLUMNS,
     MANIFEST_DDL,
     Folder,
+    chunk_size,
     chunks,
     command_line,
     report,
     scrub_rows,
+    separate,
     to_batch,
 )
 
@@ -121,7 +124,7 @@ def scrub_archive(
     manifest: str,
     *,
     options: Optional[Mapping[str, Any]] = None,
-    chunk_files: int = 1000,
+    chunk_files: Optional[int] = None,
     retry_failed: bool = False,
 ) -> Dict[str, int]:
     """Scrubs every image under ``src`` into ``dst``, appending one record per input to the
@@ -164,6 +167,8 @@ def _scrub_archive(spark, src, dst, manifest, options, chunk_files, retry_failed
     from pyspark.sql import functions as F
 
     src_root = _qualified(spark, src)
+    separate(Folder(src), Folder(dst), Folder(manifest))
+    chunk_files = chunk_size(chunk_files, spark.sparkContext.defaultParallelism)
     # Listed by the driver, not by a Spark file source, which silently drops empty files
     # and names beginning with "_" or "." (an archive's photo among them would be missed).
     listed = Folder(src).list_images()
@@ -219,9 +224,13 @@ def main() -> int:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("phiscrub")
-    if args.master:
-        builder = builder.master(args.master)
-    if (args.master or "").startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+    # Started by plain python rather than spark-submit: Spark runs here, local[*] unless
+    # --master says otherwise.
+    plain = "PYSPARK_GATEWAY_PORT" not in os.environ
+    master = args.master or ("local[*]" if plain else None)
+    if master:
+        builder = builder.master(master)
+    if plain and master.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
         # Local workers run this interpreter, the one phiscrub is installed in.
         builder = builder.config("spark.pyspark.python", sys.executable)
     spark = builder.getOrCreate()
