@@ -105,12 +105,19 @@ def python_env() -> Dict[str, str]:
     return env
 
 
-def kill_resume_rerun(cmd: List[str], src: Path, dst: Path, manifest: Path) -> List[Dict]:
+def kill_resume_rerun(
+    cmd: List[str], src: Path, dst: Path, manifest: Path, after_kill=lambda: None
+) -> List[Dict]:
     """Runs an archive job killed at its first committed chunk, then to the end, then once
-    more; checks each step and returns the manifest's rows."""
+    more; checks each step and returns the manifest's rows. Between the kill and the
+    resume, a temporary output file is left as a kill mid-write leaves one, and
+    ``after_kill`` may leave more."""
     env = python_env()
     run_and_kill(cmd, manifest, env)
     before = len(manifest_rows(manifest))
+    (dst / "photos").mkdir(parents=True, exist_ok=True)
+    (dst / "photos" / ".phiscrub-0123456789abcdef0123456789abcdef.part").write_bytes(b"\xff\xd8")
+    after_kill()
     done = run(cmd, env)
     assert done.returncode == 1, done.stdout + done.stderr  # the broken files failed
     assert f"{before} already in the manifest" in done.stdout, done.stdout + done.stderr

@@ -3,6 +3,7 @@ sample of the evaluation data, a kill midway, a resume, and the manifest and out
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import pytest
@@ -18,7 +19,16 @@ def test_a_killed_spark_job_resumes_and_does_each_input_exactly_once(tmp_path):
     dst, manifest = tmp_path / "dst", tmp_path / "manifest"
     cmd = [sys.executable, "-m", "phiscrub.spark", str(src), str(dst), "--manifest", str(manifest)]
     cmd += ["--master", "local[2]", "--chunk-files", "4"]
-    rows = kill_resume_rerun(cmd, src, dst, manifest)
+
+    def staged_but_not_committed():
+        # A killed job's task files wait in _temporary for a job commit that never came;
+        # the next commit must not take them in beside the resumed run's own rows.
+        task = manifest / "_temporary/0/task_202612060000_0007_m_000000"
+        task.mkdir(parents=True)
+        part = next(manifest.glob("part-*.parquet"))
+        shutil.copy(part, task / "part-00000-stale-c000.snappy.parquet")
+
+    rows = kill_resume_rerun(cmd, src, dst, manifest, staged_but_not_committed)
 
     # A name Spark's file sources hide is recorded as failed, not silently left out.
     draft = next(r for r in rows if r["input"].endswith("/_draft.gif"))
@@ -32,7 +42,6 @@ def test_a_killed_spark_job_resumes_and_does_each_input_exactly_once(tmp_path):
 
 def test_the_spark_submit_example_runs(tmp_path):
     from pathlib import Path
-    import shutil
 
     from conftest import FIXTURES, ROOT
 

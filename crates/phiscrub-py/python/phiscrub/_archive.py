@@ -136,6 +136,27 @@ class Folder:
             if i.type == pafs.FileType.File and is_image(i.path)
         )
 
+    def remove_stale_parts(self) -> int:
+        """Removes the temporary files (``.phiscrub-HEX.part``) that a killed run left
+        anywhere under the folder; returns how many. Run by the driver before any task
+        starts, when no write of this job can be in flight."""
+        import pyarrow.fs as pafs
+
+        if self.fs.get_file_info(self.base).type != pafs.FileType.Directory:
+            return 0
+        stale = [
+            i.path
+            for i in self.fs.get_file_info(pafs.FileSelector(self.base, recursive=True))
+            if i.type == pafs.FileType.File and _is_part(i.base_name)
+        ]
+        for p in stale:
+            self.fs.delete_file(p)
+        return len(stale)
+
+    def temporary(self, folder: str) -> str:
+        """A fresh hidden temporary name in ``folder``."""
+        return f"{folder}/{PART_PREFIX}{uuid.uuid4().hex}{PART_SUFFIX}"
+
     def path(self, relative: str) -> str:
         return f"{self.base}/{relative}"
 
@@ -144,7 +165,7 @@ class Folder:
         target = self.path(relative)
         folder, _, name = target.rpartition("/")
         self.fs.create_dir(folder, recursive=True)
-        temp = f"{folder}/.phiscrub-{uuid.uuid4().hex}.part"
+        temp = self.temporary(folder)
         try:
             with self.fs.open_output_stream(temp) as f:
                 f.write(data)
@@ -156,6 +177,19 @@ class Folder:
                 pass
             raise
         return target
+
+
+PART_PREFIX, PART_SUFFIX = ".phiscrub-", ".part"
+
+
+def _is_part(name: str) -> bool:
+    core = name[len(PART_PREFIX) : -len(PART_SUFFIX)]
+    return (
+        name.startswith(PART_PREFIX)
+        and name.endswith(PART_SUFFIX)
+        and len(core) == 32
+        and all(c in "0123456789abcdef" for c in core)
+    )
 
 
 def separate(src: "Folder", *others: "Folder") -> None:

@@ -86,7 +86,7 @@ def _write_manifest(root: Folder, table) -> None:
 
     root.fs.create_dir(root.base, recursive=True)
     name = f"part-{uuid.uuid4().hex}.parquet"
-    temp = root.path(f".{name}.part")
+    temp = root.temporary(root.base)
     with root.fs.open_output_stream(temp) as f:
         pq.write_table(table, f)
     root.fs.move(temp, root.path(name))
@@ -124,7 +124,11 @@ def scrub_archive(
 
     src_root = Folder(src)
     manifest_root = Folder(manifest)
-    separate(src_root, Folder(dst), manifest_root)
+    out_root = Folder(dst)
+    separate(src_root, out_root, manifest_root)
+    # What a killed run was writing when it died.
+    out_root.remove_stale_parts()
+    manifest_root.remove_stale_parts()
     chunk_files = chunk_size(chunk_files, workers)
     images = [src_root.path(rel) for rel, _ in src_root.list_images()]
     held = _read_manifest(manifest_root)

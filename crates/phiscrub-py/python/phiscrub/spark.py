@@ -70,6 +70,12 @@ def _exists(spark, path: str) -> bool:
     return p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(p)
 
 
+def _delete(spark, path: str) -> None:
+    jvm = spark.sparkContext._jvm
+    p = jvm.org.apache.hadoop.fs.Path(path)
+    p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(p, True)
+
+
 def _glob_escaped(path: str) -> str:
     """A file path that Spark's loader, which reads paths as globs, matches literally."""
     for ch in "\\{}[]*?":
@@ -167,7 +173,13 @@ def _scrub_archive(spark, src, dst, manifest, options, chunk_files, retry_failed
     from pyspark.sql import functions as F
 
     src_root = _qualified(spark, src)
-    separate(Folder(src), Folder(dst), Folder(manifest))
+    out_root = Folder(dst)
+    separate(Folder(src), out_root, Folder(manifest))
+    # What a killed run was writing when it died: outputs' temporary files, and the
+    # manifest's staging folder, whose task files the next commit would otherwise take in
+    # beside the rows this run makes for the same inputs.
+    out_root.remove_stale_parts()
+    _delete(spark, f"{manifest.rstrip('/')}/_temporary")
     chunk_files = chunk_size(chunk_files, spark.sparkContext.defaultParallelism)
     # Listed by the driver, not by a Spark file source, which silently drops empty files
     # and names beginning with "_" or "." (an archive's photo among them would be missed).
