@@ -75,6 +75,9 @@ def make_archive(root: Path, with_shared: bool = True) -> Path:
     (src / "bad" / "bomb_100000x100000.png").unlink()
     # Names Spark's file sources hide: recorded as failed, never silently left out.
     shutil.copy(FIXTURES / "photos/chart_comment.gif", src / "photos" / "_draft.gif")
+    # A folder with such a name is fine: only a file's own name is hidden.
+    (src / "_ward").mkdir()
+    shutil.copy(FIXTURES / "photos/wound_exif_xmp.webp", src / "_ward" / "wound.webp")
     if with_shared and SHARED.is_dir():
         sample = src / "shared"
         sample.mkdir()

@@ -33,6 +33,8 @@ def test_a_killed_spark_job_resumes_and_does_each_input_exactly_once(tmp_path):
     # A name Spark's file sources hide is recorded as failed, not silently left out.
     draft = next(r for r in rows if r["input"].endswith("/_draft.gif"))
     assert (draft["status"], draft["code"]) == ("failed", "unsupported")
+    ward = next(r for r in rows if r["input"].endswith("/_ward/wound.webp"))
+    assert ward["status"] == "scrubbed"
 
     # --retry-failed tries the failures again, and they fail again.
     retry = run(cmd + ["--retry-failed"], python_env())

@@ -12,7 +12,7 @@ How it runs:
 
 - The driver lists SRC recursively (pyarrow's file systems: local and mounted folders, S3,
   GCS, HDFS) and keeps names ending in an image extension. Spark's own file listing is not
-  used for this: it silently drops empty files and names beginning with ``_`` or ``.``, and
+  used for this: it silently drops empty files and file names beginning with ``_`` or ``.``, and
   an archive's photo must not go missing unsaid. Such files get a failed record instead.
 - Inputs the manifest already holds are removed by an anti-join on the path: a rerun after
   a crash or a kill does only what is left.
@@ -154,13 +154,13 @@ def scrub_archive(
 
 def _driver_record(scrubber: Scrubber, path: str, rel: str, size: int) -> Dict[str, Any]:
     """The record of an input Spark's file sources cannot read: an empty file (which they
-    drop) fails as ``empty``; a name with a part beginning with ``_`` or ``.`` (which they
-    hide) fails as ``unsupported``. Nothing under SRC is left out of the manifest unsaid."""
+    drop) fails as ``empty``; a file name beginning with ``_`` or ``.`` (which they hide)
+    fails as ``unsupported``. Nothing under SRC is left out of the manifest unsaid."""
     _, record = scrubber._record(path, rel, b"")
     if size > 0:
         record.update(
             code="unsupported",
-            reason="Spark's file sources do not read names beginning with '_' or '.'; "
+            reason="Spark's file sources do not read file names beginning with '_' or '.'; "
             "scrub this file with the phiscrub command",
             size=size,
             sha256_in=None,
@@ -182,7 +182,7 @@ def _scrub_archive(spark, src, dst, manifest, options, chunk_files, retry_failed
     _delete(spark, f"{manifest.rstrip('/')}/_temporary")
     chunk_files = chunk_size(chunk_files, spark.sparkContext.defaultParallelism)
     # Listed by the driver, not by a Spark file source, which silently drops empty files
-    # and names beginning with "_" or "." (an archive's photo among them would be missed).
+    # and file names beginning with "_" or "." (an archive's photo among them would be missed).
     listed = Folder(src).list_images()
     listing = spark.createDataFrame(
         [(f"{src_root}/{rel}", rel, size) for rel, size in listed],
@@ -225,7 +225,9 @@ def _scrub_archive(spark, src, dst, manifest, options, chunk_files, retry_failed
 
 
 def _hidden(rel: str) -> bool:
-    return any(part.startswith(("_", ".")) for part in rel.split("/"))
+    """Whether Spark's file sources hide this file: its own name (not its folders', when
+    the file is named in full, as here) begins with ``_`` or ``.``."""
+    return rel.rsplit("/", 1)[-1].startswith(("_", "."))
 
 
 def main() -> int:
