@@ -56,24 +56,26 @@ from ._archive import (
 RECORDS_PER_BATCH = 8
 
 
+def _hadoop(spark, path: str):
+    """``path`` as a Hadoop path, with the file system Spark reads it through."""
+    p = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), p
+
+
 def _qualified(spark, path: str) -> str:
     """``path`` as Spark spells file paths (``file:/...`` for a local one)."""
-    jvm = spark.sparkContext._jvm
-    p = jvm.org.apache.hadoop.fs.Path(path)
-    fs = p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, p = _hadoop(spark, path)
     return fs.makeQualified(p).toString()
 
 
 def _exists(spark, path: str) -> bool:
-    jvm = spark.sparkContext._jvm
-    p = jvm.org.apache.hadoop.fs.Path(path)
-    return p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(p)
+    fs, p = _hadoop(spark, path)
+    return fs.exists(p)
 
 
 def _delete(spark, path: str) -> None:
-    jvm = spark.sparkContext._jvm
-    p = jvm.org.apache.hadoop.fs.Path(path)
-    p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(p, True)
+    fs, p = _hadoop(spark, path)
+    fs.delete(p, True)
 
 
 def _glob_escaped(path: str) -> str:
@@ -173,8 +175,8 @@ def _scrub_archive(spark, src, dst, manifest, options, chunk_files, retry_failed
     from pyspark.sql import functions as F
 
     src_root = _qualified(spark, src)
-    out_root = Folder(dst)
-    separate(Folder(src), out_root, Folder(manifest))
+    src_folder, out_root = Folder(src), Folder(dst)
+    separate(src_folder, out_root, Folder(manifest))
     # What a killed run was writing when it died: outputs' temporary files, and the
     # manifest's staging folder, whose task files the next commit would otherwise take in
     # beside the rows this run makes for the same inputs.
@@ -183,7 +185,7 @@ def _scrub_archive(spark, src, dst, manifest, options, chunk_files, retry_failed
     chunk_files = chunk_size(chunk_files, spark.sparkContext.defaultParallelism)
     # Listed by the driver, not by a Spark file source, which silently drops empty files
     # and file names beginning with "_" or "." (an archive's photo among them would be missed).
-    listed = Folder(src).list_images()
+    listed = src_folder.list_images()
     listing = spark.createDataFrame(
         [(f"{src_root}/{rel}", rel, size) for rel, size in listed],
         "path string, rel string, size bigint",
@@ -196,8 +198,8 @@ def _scrub_archive(spark, src, dst, manifest, options, chunk_files, retry_failed
         done = done.select(F.col("input").alias("path")).distinct()
         todo = listing.join(done, "path", "left_anti")
     todo_rows = sorted(todo.collect())
-    readable = [r.path for r in todo_rows if r.size > 0 and not _hidden(r.rel)]
-    unreadable = [r for r in todo_rows if r.size == 0 or _hidden(r.rel)]
+    readable = [r.path for r in todo_rows if _spark_reads(r.rel, r.size)]
+    unreadable = [r for r in todo_rows if not _spark_reads(r.rel, r.size)]
     if unreadable:
         scrubber = Scrubber(metadata_only=True)
         rows = [_driver_record(scrubber, r.path, r.rel, r.size) for r in unreadable]
@@ -224,10 +226,11 @@ def _scrub_archive(spark, src, dst, manifest, options, chunk_files, retry_failed
     return summary
 
 
-def _hidden(rel: str) -> bool:
-    """Whether Spark's file sources hide this file: its own name (not its folders', when
-    the file is named in full, as here) begins with ``_`` or ``.``."""
-    return rel.rsplit("/", 1)[-1].startswith(("_", "."))
+def _spark_reads(rel: str, size: int) -> bool:
+    """Whether Spark's file sources read this file: they drop empty files, and hide those
+    whose own name (not their folders', when the file is named in full, as here) begins
+    with ``_`` or ``.``."""
+    return size > 0 and not rel.rsplit("/", 1)[-1].startswith(("_", "."))
 
 
 def main() -> int:
